@@ -1,0 +1,1 @@
+"""The estate's shared library: engine bootstrap, components, contracts, stack wiring and the orchestrator."""

@@ -1,0 +1,1 @@
+"""The Pulumi engine: pinned versions, the bootstrap that provides them, and the state backend."""

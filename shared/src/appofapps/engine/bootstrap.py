@@ -1,0 +1,442 @@
+"""Provide the real Pulumi engine at the pinned versions, on any machine.
+
+Order of preference for the CLI (with its Python language host):
+  1. a ``pulumi`` on PATH whose version is the pin (its language host beside it);
+  2. this machine's cache, keyed by version (a warm run takes well under a second);
+  3. the official release download;
+  4. a build from Go modules in a small wrapper module (``go install`` refuses ``pkg/v3``, whose go.mod has
+     ``replace`` lines): the CLI from ``pkg/v3``, plus our Python language host on ``sdk/v3``, because the Go
+     proxy serves no version of Pulumi's own language host module.
+The Kubernetes provider plugin follows the same path: installed already, official download, or a build from
+its Go module through our own ``main`` (the stock one embeds generated files the module zip lacks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from appofapps.engine.pins import EnginePins
+
+Log = Callable[[str], None]
+
+PULUMI_PKG = "github.com/pulumi/pulumi/pkg/v3"
+PULUMI_SDK = "github.com/pulumi/pulumi/sdk/v3"
+# pkg/v3's go.mod carries this non-local replace; a wrapper module must repeat it.
+CLIPBOARD_REPLACE = (
+    "github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e"
+)
+RELEASES = "https://get.pulumi.com/releases"
+# Scripts the release tarball ships beside the language host; in the sdk module zip they lose their modes.
+HELPER_SCRIPTS = {
+    "pulumi-language-python-exec": "python/cmd/pulumi-language-python-exec",
+    "pulumi-resource-pulumi-python": "python/dist/pulumi-resource-pulumi-python",
+}
+MIN_GO = (1, 26)
+
+
+class BootstrapError(RuntimeError):
+    """The engine could not be provided; the message says what is missing and how to fix it."""
+
+
+class EngineMismatch(BootstrapError):
+    """The CLI or plugin in use is not the pinned version."""
+
+
+def _stderr(message: str) -> None:
+    print(f"bootstrap: {message}", file=sys.stderr, flush=True)
+
+
+def cache_root() -> Path:
+    """Where built engines live: outside the repository, shared by every clone on this machine."""
+    explicit = os.environ.get("APPOFAPPS_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "appofapps"
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A ready engine: the directory holding ``pulumi`` and its Python language host."""
+
+    bin_dir: Path
+    pulumi_version: str
+    kubernetes_version: str
+    source: str
+
+    @property
+    def pulumi(self) -> Path:
+        return self.bin_dir / "pulumi"
+
+    def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """An environment in which this engine's binaries come first and nothing phones home."""
+        env = dict(os.environ if base is None else base)
+        env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}"
+        env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
+        # Plugins come from the bootstrap, never from an implicit download in the middle of a deploy.
+        env.setdefault("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "true")
+        return env
+
+
+def _run(args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise subprocess.CalledProcessError(result.returncode, args, result.stdout, result.stderr)
+    return result.stdout
+
+
+def cli_version(pulumi: Path) -> str | None:
+    """The version a ``pulumi`` binary reports (``3.274.1``), or None if it does not run."""
+    try:
+        out = _run([str(pulumi), "version"], env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"})
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    version = out.strip().removeprefix("v")
+    return version or None
+
+
+def _platform_tag() -> tuple[str, str]:
+    machine = platform.machine().lower()
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    return sys.platform, arch
+
+
+# ---------------------------------------------------------------- the CLI and the Python language host
+
+
+def _usable_dir(bin_dir: Path, version: str) -> bool:
+    return (
+        (bin_dir / "pulumi").is_file()
+        and (bin_dir / "pulumi-language-python").is_file()
+        and all((bin_dir / name).is_file() for name in HELPER_SCRIPTS)
+        and cli_version(bin_dir / "pulumi") == version
+    )
+
+
+def _from_path(version: str, log: Log) -> Path | None:
+    found = shutil.which("pulumi")
+    if not found:
+        return None
+    bin_dir = Path(found).resolve().parent
+    actual = cli_version(Path(found))
+    if actual != version:
+        log(f"ignoring pulumi {actual or '(unrunnable)'} on PATH at {found}: the estate pins {version}")
+        return None
+    if not (bin_dir / "pulumi-language-python").is_file():
+        log(f"ignoring pulumi on PATH at {found}: no pulumi-language-python beside it")
+        return None
+    return bin_dir
+
+
+def _download(url: str, dest: Path, log: Log, timeout: float = 15.0) -> bool:
+    """Fetch url to dest; False (with the reason logged) when the site is unreachable."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, dest.open("wb") as out:  # noqa: S310
+            shutil.copyfileobj(response, out)
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        log(f"official download unreachable ({url}: {getattr(error, 'reason', error)})")
+        return False
+    return True
+
+
+def _install_official_cli(version: str, bin_dir: Path, log: Log) -> bool:
+    system, arch = _platform_tag()
+    url = f"{RELEASES}/sdk/pulumi-v{version}-{system}-{arch}.tar.gz"
+    log(f"trying the official release {url}")
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "pulumi.tar.gz"
+        if not _download(url, archive, log):
+            return False
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        shutil.copytree(Path(tmp) / "pulumi", bin_dir, dirs_exist_ok=True)
+    return True
+
+
+def _check_go(log: Log) -> dict[str, str]:
+    go = shutil.which("go")
+    if not go:
+        raise BootstrapError(
+            "cannot build the Pulumi engine: Go is not installed and the official download is unreachable.\n"
+            f"  fix: install Go >= {MIN_GO[0]}.{MIN_GO[1]} (e.g. `apt-get install golang` or go.dev/dl) and rerun,\n"
+            "  or put the pinned pulumi CLI (with pulumi-language-python) on PATH."
+        )
+    env = {
+        **os.environ,
+        "CGO_ENABLED": "0",
+        "GOFLAGS": "-mod=mod",
+        # Never let go fetch another toolchain behind our back; a too-old Go fails below with a clear message.
+        "GOTOOLCHAIN": "local",
+    }
+    raw = _run([go, "env", "GOVERSION"], env=env).strip().removeprefix("go")
+    parts = tuple(int(p) for p in raw.split(".")[:2] if p.isdigit())
+    if parts < MIN_GO:
+        raise BootstrapError(f"Go {raw} at {go} is too old to build Pulumi: need >= {MIN_GO[0]}.{MIN_GO[1]}")
+    log(f"building from Go modules with go{raw} (GOPROXY={_run([go, 'env', 'GOPROXY'], env=env).strip()})")
+    return env
+
+
+def _go(args: list[str], cwd: Path, env: dict[str, str], what: str) -> None:
+    try:
+        _run(["go", *args], cwd=cwd, env=env)
+    except subprocess.CalledProcessError as error:
+        tail = "\n".join((error.stderr or "").strip().splitlines()[-15:])
+        hint = ""
+        if any(
+            s in tail for s in ("dial tcp", "no such host", "403 Forbidden", "connection refused", "timeout")
+        ):
+            hint = "\n  the Go module proxy looks unreachable or refused a module: check GOPROXY and network access"
+        raise BootstrapError(f"{what} failed (go {' '.join(args)}):\n{tail}{hint}") from error
+
+
+def _wrapper_digest(name: str) -> str:
+    return hashlib.sha256(_wrapper_source(name).encode()).hexdigest()[:10]
+
+
+def _wrapper_source(name: str) -> str:
+    return (resources.files("appofapps.engine") / "gowrappers" / name / "main.go").read_text(encoding="utf-8")
+
+
+def _build_cli(pins: EnginePins, bin_dir: Path, log: Log) -> None:
+    env = _check_go(log)
+    version = pins.pulumi
+    with tempfile.TemporaryDirectory(prefix="appofapps-pulumi-") as tmp:
+        work = Path(tmp)
+        (work / "go.mod").write_text(
+            f"module appofapps.local/pulumi-engine\n\ngo 1.26\n\nreplace {CLIPBOARD_REPLACE}\n",
+            encoding="utf-8",
+        )
+        # Pulumi's own language host module is not served by the Go proxy; ours is built from the same SDK.
+        host_dir = work / "pulumi-language-python"
+        host_dir.mkdir()
+        (host_dir / "main.go").write_text(_wrapper_source("python-host"), encoding="utf-8")
+        log(f"resolving {PULUMI_PKG}@v{version} and {PULUMI_SDK}@v{version}")
+        _go(
+            ["get", f"{PULUMI_PKG}/cmd/pulumi@v{version}", f"{PULUMI_SDK}@v{version}"],
+            work,
+            env,
+            "resolving the Pulumi modules",
+        )
+        started = time.monotonic()
+        log("compiling pulumi and pulumi-language-python (a cold build takes many minutes on 2 cores)")
+        _go(
+            [
+                "build",
+                "-trimpath",
+                "-tags",
+                "osusergo,grpcnotrace",
+                "-ldflags",
+                f"-s -w -X {PULUMI_SDK}/go/common/version.Version=v{version} -X main.version={version}",
+                "-o",
+                f"{bin_dir}{os.sep}",
+                f"{PULUMI_PKG}/cmd/pulumi",
+                "./pulumi-language-python",
+            ],
+            work,
+            env,
+            "compiling the Pulumi CLI and the Python language host",
+        )
+        log(f"compiled in {time.monotonic() - started:.0f}s")
+        sdk_dir = Path(_run(["go", "list", "-m", "-f", "{{.Dir}}", PULUMI_SDK], cwd=work, env=env).strip())
+        for name, rel in HELPER_SCRIPTS.items():
+            target = bin_dir / name
+            shutil.copyfile(sdk_dir / rel, target)
+            target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def ensure_cli(pins: EnginePins, log: Log = _stderr) -> tuple[Path, str]:
+    """The bin directory of a pulumi CLI at the pinned version, and where it came from."""
+    version = pins.pulumi
+    on_path = _from_path(version, log)
+    if on_path:
+        return on_path, "PATH"
+    # Keyed by version and by the source of our own language host, so a fix to it rebuilds the engine.
+    slot = cache_root() / "engine" / f"pulumi-v{version}-{_wrapper_digest('python-host')}"
+    bin_dir = slot / "bin"
+    if _usable_dir(bin_dir, version):
+        return bin_dir, "cache"
+    if bin_dir.exists():
+        log(f"discarding an incomplete or mismatched engine in {bin_dir}")
+        shutil.rmtree(bin_dir)
+    staging = slot / "bin.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    source = "official release"
+    if not _install_official_cli(version, staging, log):
+        source = "built from Go modules"
+        _build_cli(pins, staging, log)
+    actual = cli_version(staging / "pulumi")
+    if actual != version:
+        raise EngineMismatch(f"the {source} CLI in {staging} reports {actual!r}, not the pinned {version}")
+    staging.rename(bin_dir)  # only a complete engine ever sits at the cache key
+    (slot / "manifest.json").write_text(
+        json.dumps({"pulumi": version, "source": source, "built_at": time.time()}, indent=2), encoding="utf-8"
+    )
+    return bin_dir, source
+
+
+# ---------------------------------------------------------------- the Kubernetes provider plugin
+
+
+def installed_plugins(engine_env: dict[str, str], pulumi: Path) -> list[dict[str, object]]:
+    out = _run([str(pulumi), "plugin", "ls", "--json"], env=engine_env)
+    data = json.loads(out or "[]")
+    return data if isinstance(data, list) else []
+
+
+def _has_plugin(plugins: list[dict[str, object]], name: str, version: str) -> bool:
+    return any(
+        p.get("name") == name
+        and p.get("kind") == "resource"
+        and str(p.get("version", "")).removeprefix("v") == version
+        for p in plugins
+    )
+
+
+def _build_kubernetes(pins: EnginePins, out_dir: Path, log: Log) -> Path:
+    env = _check_go(log)
+    module, module_version = pins.kubernetes_module, pins.kubernetes_module_version
+    with tempfile.TemporaryDirectory(prefix="appofapps-k8s-") as tmp:
+        work = Path(tmp)
+        (work / "go.mod").write_text(
+            "module appofapps.local/kubernetes-provider\n\ngo 1.26\n", encoding="utf-8"
+        )
+        (work / "main.go").write_text(_wrapper_source("kubernetes"), encoding="utf-8")
+        log(f"resolving {module}@{module_version}")
+        _go(["get", f"{module}@{module_version}"], work, env, "resolving the Kubernetes provider module")
+        cmd_dir = Path(_run(["go", "list", "-m", "-f", "{{.Dir}}", module], cwd=work, env=env).strip())
+        cmd_dir = cmd_dir / "cmd" / "pulumi-resource-kubernetes"
+        # The stock main embeds files `go generate` writes; we write them ourselves from the committed sources.
+        schema = json.loads((cmd_dir / "schema.json").read_text(encoding="utf-8"))
+        schema["version"] = pins.kubernetes
+        (work / "schema-embed.json").write_text(json.dumps(schema, separators=(",", ":")), encoding="utf-8")
+        mapping = json.loads((cmd_dir / "terraform-mapping.json").read_text(encoding="utf-8"))
+        (work / "terraform-mapping-embed.json").write_text(
+            json.dumps(mapping, separators=(",", ":")), encoding="utf-8"
+        )
+        _go(["mod", "tidy"], work, env, "tidying the Kubernetes provider wrapper")
+        started = time.monotonic()
+        log(f"compiling pulumi-resource-kubernetes {pins.kubernetes} (a cold build takes many minutes)")
+        binary = out_dir / "pulumi-resource-kubernetes"
+        _go(
+            [
+                "build",
+                "-trimpath",
+                "-ldflags",
+                f"-s -w -X {module}/pkg/version.Version={pins.kubernetes}",
+                "-o",
+                str(binary),
+                ".",
+            ],
+            work,
+            env,
+            "compiling the Kubernetes provider",
+        )
+        log(f"compiled in {time.monotonic() - started:.0f}s")
+    return binary
+
+
+def ensure_kubernetes_plugin(pins: EnginePins, bin_dir: Path, log: Log = _stderr) -> str:
+    """Install the pinned Kubernetes provider plugin unless present; returns where it came from."""
+    pulumi = bin_dir / "pulumi"
+    env = Engine(bin_dir, pins.pulumi, pins.kubernetes, "").env()
+    if _has_plugin(installed_plugins(env, pulumi), "kubernetes", pins.kubernetes):
+        return "installed"
+    slot = cache_root() / "engine" / f"kubernetes-v{pins.kubernetes}-{_wrapper_digest('kubernetes')}"
+    binary = slot / "pulumi-resource-kubernetes"
+    source = "cache"
+    if not binary.is_file():
+        log(f"trying the official plugin download for kubernetes {pins.kubernetes}")
+        official = subprocess.run(
+            [str(pulumi), "plugin", "install", "resource", "kubernetes", pins.kubernetes],
+            env={**env, "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "false"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if official.returncode == 0:
+            return "official download"
+        log("official plugin download unreachable: " + (official.stderr.strip().splitlines() or ["?"])[-1])
+        partial = slot.with_name(slot.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        _build_kubernetes(pins, partial, log)
+        shutil.rmtree(slot, ignore_errors=True)
+        partial.rename(slot)
+        source = "built from Go modules"
+    log(f"installing kubernetes {pins.kubernetes} from {binary}")
+    _run(
+        [str(pulumi), "plugin", "install", "resource", "kubernetes", pins.kubernetes, "--file", str(binary)],
+        env=env,
+    )
+    return source
+
+
+# ---------------------------------------------------------------- verification and the entry point
+
+
+def verify(engine: Engine) -> None:
+    """Refuse an engine whose CLI or Kubernetes plugin differs from the pins."""
+    actual = cli_version(engine.pulumi)
+    if actual != engine.pulumi_version:
+        raise EngineMismatch(
+            f"{engine.pulumi} reports {actual!r} but the estate pins {engine.pulumi_version} "
+            "(pyproject.toml [tool.appofapps.engine]); run `nox -s bootstrap`"
+        )
+    plugins = installed_plugins(engine.env(), engine.pulumi)
+    if not _has_plugin(plugins, "kubernetes", engine.kubernetes_version):
+        found = sorted(
+            str(p.get("version"))
+            for p in plugins
+            if p.get("name") == "kubernetes" and p.get("kind") == "resource"
+        )
+        raise EngineMismatch(
+            f"kubernetes provider plugin {engine.kubernetes_version} (the pulumi-kubernetes SDK pin) is not installed; "
+            f"installed: {', '.join(found) or 'none'}; run `nox -s bootstrap`"
+        )
+
+
+def bootstrap(log: Log = _stderr) -> Engine:
+    """Provide, verify and return the pinned engine."""
+    started = time.monotonic()
+    pins = EnginePins.load()
+    bin_dir, source = ensure_cli(pins, log)
+    plugin_source = ensure_kubernetes_plugin(pins, bin_dir, log)
+    engine = Engine(bin_dir, pins.pulumi, pins.kubernetes, source)
+    verify(engine)
+    log(
+        f"pulumi {pins.pulumi} ({source}, {bin_dir}) and kubernetes plugin {pins.kubernetes} ({plugin_source}) "
+        f"ready in {time.monotonic() - started:.2f}s"
+    )
+    return engine
+
+
+def main() -> int:
+    try:
+        engine = bootstrap()
+    except BootstrapError as error:
+        print(f"bootstrap failed: {error}", file=sys.stderr)
+        return 1
+    print(engine.bin_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
