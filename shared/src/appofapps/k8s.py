@@ -1,0 +1,71 @@
+"""The Kubernetes provider factory: render to files in `local`, talk to the real cluster elsewhere.
+
+In `local` (no cloud) every Kubernetes object is rendered by ``renderYamlToDirectory`` into
+``<estate root>/.rendered/<env>/<project>/`` (git-ignored), so `local` produces exactly the manifests a
+cluster would get. Objects are annotated ``pulumi.com/skipAwait`` there, since nothing runs to wait for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from appofapps.engine.pins import repo_root
+
+RENDERED_DIRNAME = ".rendered"
+SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+
+
+@dataclass(frozen=True)
+class Kube:
+    """Where a component's Kubernetes objects go: a provider plus annotations every object must carry."""
+
+    provider: k8s.Provider
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    rendered_to: Path | None = None
+    """The render directory in `local`; None when objects go to a live cluster."""
+
+    def opts(
+        self, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] | None = None
+    ) -> pulumi.ResourceOptions:
+        """Options for a child object of ``parent`` bound to this provider."""
+        return pulumi.ResourceOptions(
+            parent=parent, provider=self.provider, depends_on=list(depends_on) if depends_on else None
+        )
+
+    def metadata(
+        self,
+        name: str,
+        namespace: pulumi.Input[str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, pulumi.Input[str]] | None = None,
+    ) -> k8s.meta.v1.ObjectMetaArgs:
+        """Object metadata with a fixed name (endpoints and policies refer to it) and this target's annotations."""
+        return k8s.meta.v1.ObjectMetaArgs(
+            name=name,
+            namespace=namespace,
+            labels=dict(labels) if labels else None,
+            annotations={**self.annotations, **(annotations or {})} or None,
+        )
+
+
+def render_dir(environment: str, project: str, root: Path | None = None) -> Path:
+    """``<estate root>/.rendered/<env>/<project>``: one directory per stack, so stacks never overwrite each other."""
+    return (root or repo_root(Path.cwd())) / RENDERED_DIRNAME / environment / project
+
+
+def rendering(name: str, environment: str, project: str, root: Path | None = None) -> Kube:
+    """A provider that writes manifests to disk instead of calling a cluster (the `local` environment)."""
+    directory = render_dir(environment, project, root)
+    provider = k8s.Provider(name, render_yaml_to_directory=str(directory))
+    return Kube(provider=provider, annotations=SKIP_AWAIT, rendered_to=directory)
+
+
+def cluster(name: str, kubeconfig: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> Kube:
+    """A provider bound to a live cluster through its kubeconfig (staging and production)."""
+    provider = k8s.Provider(name, kubeconfig=kubeconfig, opts=opts)
+    return Kube(provider=provider)
