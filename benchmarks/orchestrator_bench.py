@@ -1,0 +1,213 @@
+"""Benchmark the orchestrator side by side with what it replaces, in one run, and print ratios.
+
+1. Overhead: a deploy of a one-stack estate through the orchestrator versus a raw `pulumi up` of the same stack.
+2. Parallelism: N independent stacks with P workers versus a sequential loop of raw `pulumi up`, and versus the
+   lower bound max(longest stack, total work / P) computed from the sequential timings.
+3. Planning: discovery and ordering of a generated 500-project estate (no engine), versus one raw `pulumi up`.
+
+Usage: python benchmarks/orchestrator_bench.py [--stacks 6] [--workers 3] [--projects 500] [--repeat 3]
+Fixture stacks are tiny (one component, StackReference reads); each run uses its own temporary file backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from appofapps.engine.bootstrap import Engine, bootstrap
+from appofapps.orchestrator import Operation, RunOptions, Selection, plan, run
+from appofapps.orchestrator.progress import PlainProgress
+
+PASSPHRASE = "benchmark-only-not-a-secret"  # noqa: S105 - protects throwaway benchmark state
+PROGRAM = """import time
+
+import pulumi
+
+# Stand-in for a cloud API's latency: real stacks mostly wait on the network, not on this machine's CPUs.
+time.sleep(float(pulumi.Config().get("latency") or 0))
+
+
+class Thing(pulumi.ComponentResource):
+    def __init__(self, name: str) -> None:
+        super().__init__("bench:index:Thing", name, None, None)
+        self.register_outputs({})
+
+
+Thing("thing")
+pulumi.export("value", pulumi.get_project())
+"""
+
+
+def write_project(
+    root: Path, name: str, *, deps: list[str] | None = None, program: str = PROGRAM, latency: float = 0.0
+) -> Path:
+    path = root / name
+    path.mkdir(parents=True)
+    settings = {"name": name, "runtime": {"name": "python", "options": {"virtualenv": sys.prefix}}}
+    (path / "Pulumi.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    (path / "__main__.py").write_text(program, encoding="utf-8")
+    # Never an empty config: this engine build hands a program an empty config as null.
+    config = {f"{name}:label": name, f"{name}:latency": str(latency)}
+    (path / "Pulumi.bench.yaml").write_text(yaml.safe_dump({"config": config}), encoding="utf-8")
+    if deps is not None:
+        (path / "estate.yaml").write_text(yaml.safe_dump({"depends_on": deps}), encoding="utf-8")
+    return path
+
+
+def environment(engine: Engine, state: Path) -> dict[str, str]:
+    state.mkdir(parents=True, exist_ok=True)
+    env = engine.env()
+    env["PULUMI_BACKEND_URL"] = state.as_uri()
+    env["PULUMI_CONFIG_PASSPHRASE"] = PASSPHRASE
+    return env
+
+
+def raw_up(engine: Engine, env: dict[str, str], project: Path) -> float:
+    """Seconds for `pulumi stack select --create` + `pulumi up` of one stack, as a shell loop runs them."""
+    stack = f"organization/{project.name}/bench"
+    started = time.perf_counter()
+    for args in (
+        ["stack", "select", "--create", stack],
+        ["up", "--yes", "--skip-preview", "--stack", stack],
+    ):
+        subprocess.run(
+            [str(engine.pulumi), *args, "--non-interactive"],
+            cwd=project,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    return time.perf_counter() - started
+
+
+def orchestrated(engine: Engine, env: dict[str, str], root: Path, workers: int) -> float:
+    started = time.perf_counter()
+    report = run(
+        root,
+        "bench",
+        RunOptions(operation=Operation.DEPLOY, workers=workers, force=True, handle_signals=False),
+        Selection(),
+        engine=engine,
+        base_env=env,
+        progress=PlainProgress(io.StringIO()),
+    )
+    elapsed = time.perf_counter() - started
+    if not report.ok:
+        raise SystemExit(f"benchmark deploy failed: {report.counts()} (see {root / '.reports'})")
+    return elapsed
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def measure(label: str, repeat: int, once: Callable[[], float]) -> float:
+    samples = [once() for _ in range(repeat)]
+    value = median(samples)
+    print(f"  {label:<58} {value:8.2f}s  (median of {repeat})", flush=True)
+    return value
+
+
+def generate_estate(root: Path, projects: int, *, seed: int = 7) -> None:
+    """Projects in layers of 50; each reads up to three projects of earlier layers by StackReference."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible shape, not security
+    names: list[str] = []
+    for index in range(projects):
+        layer_start = (index // 50) * 50
+        deps = sorted(set(rng.sample(names[:layer_start], min(3, layer_start)))) if layer_start else []
+        name = f"p{index:03d}"
+        refs = "".join(
+            f'pulumi.StackReference(f"organization/{dep}/{{pulumi.get_stack()}}")\n' for dep in deps
+        )
+        write_project(root, name, deps=deps, program="import pulumi\n\n" + refs)
+        names.append(name)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--stacks", type=int, default=6, help="independent stacks (N)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="orchestrator workers (P)")
+    parser.add_argument("--projects", type=int, default=500, help="projects in the generated estate")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of the single-stack comparison")
+    parser.add_argument(
+        "--latency", type=float, default=3.0, help="seconds each stack waits, like a cloud API"
+    )
+    args = parser.parse_args()
+    engine = bootstrap()
+    print(f"engine {engine.pulumi_version} ({engine.bin_dir}); {os.cpu_count()} CPUs\n")
+
+    with tempfile.TemporaryDirectory(prefix="appofapps-bench-") as tmp:
+        base = Path(tmp)
+
+        print("1. orchestration overhead on one stack (both update an existing stack with no changes)")
+        single = base / "single"
+        project = write_project(single, "solo")
+        env = environment(engine, base / "state-single")
+        raw_up(engine, env, project)  # create it once so both sides measure the same no-op update
+        raw = measure(
+            "raw `pulumi stack select` + `pulumi up`", args.repeat, lambda: raw_up(engine, env, project)
+        )
+        orch = measure(
+            "orchestrator deploy --force (lock, discovery, report)",
+            args.repeat,
+            lambda: orchestrated(engine, env, single, 1),
+        )
+
+        print(
+            f"\n2. {args.stacks} independent stacks ({args.latency:.0f}s simulated cloud latency each), "
+            f"sequential loop vs orchestrator with P={args.workers}"
+        )
+        many = base / "many"
+        projects = [write_project(many, f"leaf{i}", latency=args.latency) for i in range(args.stacks)]
+        env_seq = environment(engine, base / "state-seq")
+        per_stack = [raw_up(engine, env_seq, p) for p in projects]
+        sequential = sum(per_stack)
+        print(f"  {'sequential loop of raw `pulumi up` (create)':<58} {sequential:8.2f}s")
+        env_par = environment(engine, base / "state-par")
+        parallel = orchestrated(engine, env_par, many, args.workers)
+        print(f"  {f'orchestrator, P={args.workers} (create)':<58} {parallel:8.2f}s")
+        bound = max(max(per_stack), sequential / args.workers)
+        print(f"  {'critical-path bound max(longest, total/P)':<58} {bound:8.2f}s")
+
+        print(
+            f"\n3. planning a generated {args.projects}-project estate (discovery, inference, levels; no engine)"
+        )
+        big = base / "big"
+        generate_estate(big, args.projects)
+        samples = []
+        for _ in range(3):
+            started = time.perf_counter()
+            planned = plan(big, "bench")
+            levels = planned.levels()
+            samples.append(time.perf_counter() - started)
+        plan_time = median(samples)
+        print(f"  {'plan':<58} {plan_time:8.2f}s  ({len(levels)} levels, median of 3)")
+
+    print("\nratios")
+    print(
+        f"  orchestrator / raw pulumi up, one stack:           {orch / raw:6.2f}x  ({orch - raw:+.2f}s per run)"
+    )
+    print(
+        f"  sequential loop / orchestrator, N={args.stacks} P={args.workers}:          {sequential / parallel:6.2f}x speed-up"
+    )
+    print(f"  orchestrator / critical-path bound:                 {parallel / bound:6.2f}x  (1.00 = perfect)")
+    print(f"  plan of {args.projects} projects / one raw pulumi up:         {plan_time / raw:6.2f}x")
+    print(f"  plan per project:                                   {1000 * plan_time / args.projects:6.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

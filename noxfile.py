@@ -1,0 +1,124 @@
+"""Every task in this estate, as nox sessions. `nox -l` lists them.
+
+Sessions are thin: they sync the one shared virtualenv (`.venv`, from uv.lock) and call the `appofapps`
+console command or a tool inside it, where the logic lives (shared/src/appofapps).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2026.10.20"
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["lint", "tests"]
+nox.options.error_on_external_run = False
+
+ROOT = Path(__file__).parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+ENVIRONMENTS = ("local", "staging", "production")
+
+
+# ---------------------------------------------------------------- helpers (the sessions below stay one-liners)
+
+
+def sync(session: nox.Session) -> None:
+    """Bring `.venv` to exactly what uv.lock says; a no-op when it already is."""
+    session.run("uv", "sync", "--locked", "--quiet", external=True, env={"UV_PROJECT_ENVIRONMENT": str(VENV)})
+
+
+def estate(session: nox.Session, *args: str) -> None:
+    """Run the estate's console command inside `.venv`."""
+    sync(session)
+    session.run(str(BIN / "appofapps"), *args, external=True)
+
+
+def _interactive() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("CI")
+
+
+# ---------------------------------------------------------------- engine and checks
+
+
+@nox.session
+def bootstrap(session: nox.Session) -> None:
+    """Provide the pinned Pulumi CLI, Python language host and Kubernetes plugin (cached per version)."""
+    estate(session, "bootstrap", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite: unit, mock-AWS and real-engine integration tests."""
+    estate(session, "bootstrap")
+    session.run(str(BIN / "pytest"), *session.posargs, external=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Run every pre-commit hook (fixers, ruff, mypy, YAML and workflow schemas) on all files."""
+    sync(session)
+    session.run(
+        str(BIN / "pre-commit"),
+        "run",
+        "--all-files",
+        "--show-diff-on-failure",
+        *session.posargs,
+        external=True,
+    )
+
+
+# ---------------------------------------------------------------- the orchestrator: one environment at a time
+# `nox -s deploy-staging -- --only platform-networking --with-dependents`: everything after `--` goes to the
+# `appofapps` command (filters, --workers, --force, --apply, ...); `appofapps deploy --help` lists them.
+
+OPERATIONS = {
+    "deploy": "Deploy the {env} estate in dependency order, in parallel; resumes, skipping stacks already up to date.",
+    "preview": "Preview every stack of the {env} estate in dependency order.",
+    "refresh": "Report drift of every {env} stack; changes nothing unless `-- --apply`.",
+    "destroy": "Destroy the {env} estate in reverse dependency order.",
+}
+
+
+def _define(operation: str, environment: str) -> None:
+    def session_function(session: nox.Session) -> None:
+        estate(session, operation, "--root", str(ROOT), "--env", environment, *session.posargs)
+
+    session_function.__doc__ = OPERATIONS[operation].format(env=environment)
+    nox.session(name=f"{operation}-{environment}", default=False)(session_function)
+
+
+for _environment in ENVIRONMENTS:
+    for _operation in OPERATIONS:
+        _define(_operation, _environment)
+
+
+@nox.session(default=False)
+def plan(session: nox.Session) -> None:
+    """Print each environment's stacks in ordered levels (no engine); `-- --env staging` for one."""
+    if session.posargs:
+        estate(session, "plan", "--root", str(ROOT), *session.posargs)
+        return
+    for environment in ENVIRONMENTS:
+        estate(session, "plan", "--root", str(ROOT), "--env", environment)
+
+
+@nox.session(default=False)
+def graph(session: nox.Session) -> None:
+    """Print the stack graph as Mermaid and DOT (`-- --env staging --output docs/graph` to write files)."""
+    estate(session, "graph", "--root", str(ROOT), *session.posargs)
+
+
+@nox.session(default=False)
+def benchmark(session: nox.Session) -> None:
+    """Benchmark the orchestrator against raw `pulumi up` and a sequential loop on fixture stacks (prints ratios)."""
+    estate(session, "bootstrap")
+    session.run(
+        str(BIN / "python"),
+        str(ROOT / "benchmarks" / "orchestrator_bench.py"),
+        *session.posargs,
+        external=True,
+    )

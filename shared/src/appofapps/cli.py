@@ -1,0 +1,38 @@
+"""The `appofapps` console command: what nox sessions, CI and other repositories call."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from appofapps.engine.bootstrap import BootstrapError, bootstrap
+from appofapps.orchestrator.commands import add_commands
+
+
+def _bootstrap(_: argparse.Namespace) -> int:
+    try:
+        engine = bootstrap()
+    except BootstrapError as error:
+        print(f"bootstrap failed: {error}", file=sys.stderr)
+        return 1
+    print(f"engine ready: {engine.bin_dir}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="appofapps", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("bootstrap", help="provide the pinned Pulumi engine").set_defaults(run=_bootstrap)
+    add_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

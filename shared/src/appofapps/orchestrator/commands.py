@@ -1,0 +1,210 @@
+"""The orchestrator's subcommands of the ``appofapps`` console command.
+
+Every command takes the estate root (``--root``, default: the current directory) and an environment name, so
+it works on any Pulumi monorepo, not only this one. Exit codes: 0 success, 1 a stack failed or was skipped,
+2 the estate or the selection is invalid (nothing ran), 3 the environment is locked, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from appofapps.engine.backend import backend_url
+from appofapps.engine.bootstrap import BootstrapError
+from appofapps.orchestrator.api import Selection, plan, run
+from appofapps.orchestrator.locks import EnvironmentLock, LockHeld, current_command
+from appofapps.orchestrator.model import OrchestratorError
+from appofapps.orchestrator.progress import make_progress, print_final
+from appofapps.orchestrator.retry import RetryPolicy
+from appofapps.orchestrator.runner import Operation, RunOptions
+
+EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = 1, 2, 3, 130
+RENDERED_DIRNAME = ".rendered"
+
+
+def _common(parser: argparse.ArgumentParser, *, env_required: bool) -> None:
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="estate root directory (default: .)")
+    if env_required:
+        parser.add_argument("--env", "-e", required=True, help="environment name (stack file suffix)")
+    else:
+        parser.add_argument("--env", "-e", default="local", help="environment name (default: local)")
+    parser.add_argument(
+        "--org", default=None, help="organisation part of stack names (default: organization)"
+    )
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="PROJECT", help="act on these projects"
+    )
+    parser.add_argument("--exclude", action="append", default=[], metavar="PROJECT", help="leave these out")
+    parser.add_argument("--with-dependencies", action="store_true", help="add what the selection depends on")
+    parser.add_argument("--with-dependents", action="store_true", help="add what depends on the selection")
+
+
+def _selection(args: argparse.Namespace) -> Selection:
+    return Selection(
+        only=args.only,
+        exclude=args.exclude,
+        with_dependencies=args.with_dependencies,
+        with_dependents=args.with_dependents,
+        organization=args.org,
+    )
+
+
+def _fail(message: str, code: int) -> int:
+    print(message, file=sys.stderr)
+    return code
+
+
+def _plan(args: argparse.Namespace) -> int:
+    try:
+        planned = plan(args.root, args.env, _selection(args))
+        levels = planned.levels()
+    except OrchestratorError as error:
+        return _fail(f"plan failed:\n{error}", EXIT_INVALID)
+    if args.json:
+        data: dict[str, Any] = {
+            "environment": args.env,
+            "levels": [[planned.graph.stack(name) for name in level] for level in levels],
+            "projects": {
+                name: {
+                    "path": planned.estate.projects[name].relpath(planned.estate.root),
+                    "depends_on": sorted(planned.graph.deps[name]),
+                }
+                for name in planned.graph.projects
+            },
+        }
+        print(json.dumps(data, indent=2))
+    else:
+        print(planned.text())
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    try:
+        graph = plan(args.root, args.env, _selection(args)).graph
+    except OrchestratorError as error:
+        return _fail(f"graph failed:\n{error}", EXIT_INVALID)
+    outputs = {"mermaid": graph.mermaid(), "dot": graph.dot()}
+    wanted = ["mermaid", "dot"] if args.format == "both" else [args.format]
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+        for kind in wanted:
+            path = args.output / f"{args.env}.{'mmd' if kind == 'mermaid' else 'dot'}"
+            path.write_text(outputs[kind], encoding="utf-8")
+            print(f"wrote {path}")
+        return 0
+    for kind in wanted:
+        if len(wanted) > 1:
+            print(f"%% {kind}" if kind == "mermaid" else f"// {kind}")
+        print(outputs[kind])
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    operation = Operation(args.command)
+    options = RunOptions(
+        operation=operation,
+        workers=args.workers,
+        force=getattr(args, "force", False),
+        retry=RetryPolicy(attempts=args.attempts),
+        apply_refresh=getattr(args, "apply", False),
+        keep_stacks=getattr(args, "keep_stacks", False),
+        policy_packs=args.policy_pack,
+        message=args.message,
+        report_path=args.report,
+    )
+    console = Console()
+    progress = make_progress(console, plain=True if args.plain else None)
+    try:
+        report = run(args.root, args.env, options, _selection(args), progress=progress)
+    except LockHeld as error:
+        return _fail(f"{operation} {args.env} refused: {error}", EXIT_LOCKED)
+    except BootstrapError as error:
+        return _fail(f"the engine is not available: {error}", EXIT_INVALID)
+    except OrchestratorError as error:
+        return _fail(f"{operation} {args.env}: nothing ran:\n{error}", EXIT_INVALID)
+    where = []
+    rendered = args.root.resolve() / RENDERED_DIRNAME / args.env
+    if operation is Operation.DEPLOY and rendered.is_dir():
+        where.append(f"rendered manifests: {rendered}")
+    print_final(report, console, where=where)
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    return 0 if report.ok else EXIT_FAILED
+
+
+def _unlock(args: argparse.Namespace) -> int:
+    root = args.root.resolve()
+    lock = EnvironmentLock(root, backend_url(root), args.env, current_command())
+    try:
+        holder = lock.clear(force=args.force)
+    except LockHeld as error:
+        return _fail(str(error), EXIT_LOCKED)
+    print(f"removed the lock of {holder.describe()}" if holder else f"{args.env} was not locked")
+    if holder:
+        print(
+            "stacks that run was changing may hold Pulumi locks: `pulumi cancel --stack <stack> --yes` clears one"
+        )
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    """Register plan, graph, deploy, preview, refresh, destroy and unlock on an argparse subparsers object."""
+    planner = commands.add_parser("plan", help="print the ordered levels of an environment (no engine)")
+    _common(planner, env_required=False)
+    planner.add_argument("--json", action="store_true", help="machine-readable output")
+    planner.set_defaults(run=_plan)
+
+    grapher = commands.add_parser(
+        "graph", help="Mermaid and DOT of an environment's stacks and reference edges"
+    )
+    _common(grapher, env_required=False)
+    grapher.add_argument("--format", choices=["mermaid", "dot", "both"], default="both")
+    grapher.add_argument(
+        "--output", type=Path, default=None, help="write <env>.mmd / <env>.dot into this directory"
+    )
+    grapher.set_defaults(run=_graph)
+
+    helps = {
+        Operation.DEPLOY: "deploy an environment in dependency order (resumes: skips stacks already up to date)",
+        Operation.PREVIEW: "preview every stack of an environment",
+        Operation.REFRESH: "report drift per stack (changes nothing unless --apply)",
+        Operation.DESTROY: "destroy an environment in reverse dependency order",
+    }
+    for operation, text in helps.items():
+        sub = commands.add_parser(str(operation), help=text)
+        _common(sub, env_required=True)
+        sub.add_argument(
+            "--workers", "-j", type=int, default=None, help="stacks at once (default: CPU count)"
+        )
+        sub.add_argument(
+            "--attempts", type=int, default=3, help="tries per stack for transient errors (default 3)"
+        )
+        sub.add_argument(
+            "--policy-pack", action="append", default=[], metavar="DIR", help="enforce this pack"
+        )
+        sub.add_argument("--message", default=None, help="update message recorded in the stack history")
+        sub.add_argument("--report", type=Path, default=None, help="JSON report path (default: .reports/...)")
+        sub.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+        if operation is Operation.DEPLOY:
+            sub.add_argument("--force", action="store_true", help="deploy every stack, even unchanged ones")
+        if operation is Operation.REFRESH:
+            sub.add_argument(
+                "--apply", action="store_true", help="write the refreshed state (accept the drift)"
+            )
+        if operation is Operation.DESTROY:
+            sub.add_argument(
+                "--keep-stacks", action="store_true", help="keep the emptied stacks in the backend"
+            )
+        sub.set_defaults(run=_run)
+
+    unlock = commands.add_parser("unlock", help="clear an environment lock left by a dead run")
+    unlock.add_argument("--root", type=Path, default=Path.cwd())
+    unlock.add_argument("--env", "-e", required=True)
+    unlock.add_argument("--force", action="store_true", help="clear even if the holder may be alive")
+    unlock.set_defaults(run=_unlock)

@@ -1,0 +1,448 @@
+"""Find every Pulumi project under a root, its environments and its dependencies.
+
+Dependencies come from two places that must agree:
+
+* declared: ``estate.yaml`` (``depends_on: [project, ...]``) beside Pulumi.yaml, or an app's ``app.yaml``
+  (``calls: ["<team>/<app>", ...]``; every app implicitly follows ``platform-cluster``);
+* inferred: ``Upstream(<CONTRACT>)`` and ``pulumi.StackReference("<org>/<project>/<stack>")`` calls in the
+  project's Python files and in the shared-library modules they import (read with ``ast``, never executed),
+  and stack names held in stack config values.
+
+An inferred reference missing from the declaration is an error (the order would be wrong); so is a declared
+dependency nothing references, unless some reference is computed at run time (``Upstream(app_contract(...))``
+over a manifest), in which case the declaration decides. A project that declares nothing (a repository we did
+not create) is ordered by inference alone, and must then name its stacks literally.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from appofapps.orchestrator.model import DiscoveryError, Estate, Project, Reference
+
+DECLARATION_FILE = "estate.yaml"
+APP_MANIFEST = "app.yaml"
+# Every app runs on the cluster, so it follows it even though its manifest does not say so.
+APP_IMPLICIT_DEPENDENCY = "platform-cluster"
+CONTRACTS_MODULE = "appofapps.contracts"
+SHARED_PACKAGE = "appofapps"
+# Directories that never hold projects of the estate and can be huge (virtualenvs, caches, state).
+SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    "node_modules",
+    "__pycache__",
+    ".nox",
+    ".state",
+    ".rendered",
+    ".reports",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+}
+_SEGMENT = r"[A-Za-z0-9_.-]+"
+STACK_NAME = re.compile(rf"^({_SEGMENT})/({_SEGMENT})/({_SEGMENT})$")
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    """Directories under root holding a Pulumi.yaml, skipping caches and hidden directories."""
+    for current, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+        if "Pulumi.yaml" in files or "Pulumi.yml" in files:
+            yield Path(current)
+
+
+def _load_yaml(path: Path, problems: list[str]) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        problems.append(f"{path}: cannot read: {error}")
+        return None
+
+
+def _python_files(project_dir: Path) -> Iterator[Path]:
+    for current, dirs, files in os.walk(project_dir):
+        # A nested project is its own project; its files are not this one's.
+        here = Path(current)
+        if here != project_dir and ((here / "Pulumi.yaml").exists() or (here / "Pulumi.yml").exists()):
+            dirs[:] = []
+            continue
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+        for name in sorted(files):
+            if name.endswith(".py"):
+                yield here / name
+
+
+def _stack_config_dir(project_dir: Path, settings: dict[str, Any]) -> Path:
+    configured = settings.get("stackConfigDir")
+    return project_dir / str(configured) if configured else project_dir
+
+
+def _environments(config_dir: Path) -> tuple[str, ...]:
+    found = []
+    for path in config_dir.glob("Pulumi.*.y*ml"):
+        match = re.fullmatch(r"Pulumi\.(.+)\.ya?ml", path.name)
+        if match:
+            found.append(match.group(1))
+    return tuple(sorted(found))
+
+
+# ---------------------------------------------------------------- inference from code
+
+
+def _call_name(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def _template(node: ast.expr) -> str | None:
+    """A string literal, or an f-string with every interpolation replaced by ``{}``; None otherwise."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for value in node.values:
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                parts.append(value.value)
+            else:
+                parts.append("{}")
+        return "".join(parts)
+    return None
+
+
+def project_of_stack_reference(name: str) -> str | None:
+    """The project part of a StackReference name (``org/project/stack`` or ``project/stack``), if literal."""
+    parts = name.split("/")
+    if len(parts) == 3:
+        project = parts[1]
+    elif len(parts) == 2:
+        project = parts[0]
+    else:
+        return None  # a bare stack name refers to the same project
+    return None if "{}" in project or not project else project
+
+
+class _CodeScan(ast.NodeVisitor):
+    """References in one file: static ones name a project; dynamic ones are computed at run time."""
+
+    def __init__(self, rel: str, contracts: dict[str, str]) -> None:
+        self.rel = rel
+        self.contracts = contracts
+        self.aliases: dict[str, str] = {}
+        self.refs: list[Reference] = []
+        self.dynamic: list[str] = []
+        self.shared_modules: set[str] = set()
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        module = node.module or ""
+        if node.level == 0 and (module == SHARED_PACKAGE or module.startswith(SHARED_PACKAGE + ".")):
+            self.shared_modules.add(module)
+            # `from appofapps import config` imports the submodule appofapps.config.
+            self.shared_modules.update(f"{module}.{alias.name}" for alias in node.names)
+        if module == CONTRACTS_MODULE:
+            for alias in node.names:
+                self.aliases[alias.asname or alias.name] = alias.name
+        self.generic_visit(node)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.name == SHARED_PACKAGE or alias.name.startswith(SHARED_PACKAGE + "."):
+                self.shared_modules.add(alias.name)
+        self.generic_visit(node)
+
+    def _contract_project(self, arg: ast.expr) -> str | None:
+        if isinstance(arg, ast.Name):
+            name = self.aliases.get(arg.id, arg.id)
+        elif isinstance(arg, ast.Attribute):
+            name = arg.attr
+        else:
+            return None
+        return self.contracts.get(name)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        called = _call_name(node.func)
+        where = f"{self.rel}:{node.lineno}"
+        if called == "Upstream":
+            arg = (
+                node.args[0]
+                if node.args
+                else next((k.value for k in node.keywords if k.arg == "contract"), None)
+            )
+            project = self._contract_project(arg) if arg is not None else None
+            if project is None:
+                shown = ast.unparse(arg) if arg is not None else "nothing"
+                self.dynamic.append(f"{where} Upstream({shown})")
+            else:
+                self.refs.append(Reference(project, f"{where} Upstream"))
+        elif called == "StackReference":
+            # StackReference(name, stack_name=None): the stack is stack_name when given, else the resource name.
+            keywords = {k.arg: k.value for k in node.keywords if k.arg}
+            arg = keywords.get("stack_name") or (node.args[1] if len(node.args) > 1 else None)
+            if arg is None:
+                arg = keywords.get("name") or (node.args[0] if node.args else None)
+            text = _template(arg) if arg is not None else None
+            project = project_of_stack_reference(text) if text is not None else None
+            if project is None:
+                shown = ast.unparse(arg) if arg is not None else "nothing"
+                self.dynamic.append(f"{where} StackReference({shown})")
+            else:
+                self.refs.append(Reference(project, f"{where} StackReference({text!r})"))
+        self.generic_visit(node)
+
+
+def _scan_file(path: Path, rel: str, contracts: dict[str, str]) -> _CodeScan:
+    scan = _CodeScan(rel, contracts)
+    scan.visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+    return scan
+
+
+class _SharedScans:
+    """References made inside the shared library on a project's behalf (e.g. an app program reading its
+    manifest), followed through the library's own imports; each module is read once per discovery."""
+
+    # The modules that define the reference mechanism itself; their StackReference is every caller's.
+    MECHANISM = frozenset({CONTRACTS_MODULE, f"{SHARED_PACKAGE}.stackrefs"})
+
+    def __init__(self, contracts: dict[str, str]) -> None:
+        self.contracts = contracts
+        self._cache: dict[str, tuple[list[Reference], list[str], set[str]]] = {}
+
+    def _module(self, name: str) -> tuple[list[Reference], list[str], set[str]]:
+        if name not in self._cache:
+            self._cache[name] = ([], [], set())
+            if name in self.MECHANISM or name.startswith(f"{SHARED_PACKAGE}.orchestrator"):
+                return self._cache[name]
+            try:
+                spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                spec = None
+            origin = spec.origin if spec is not None else None
+            if origin and origin.endswith(".py"):
+                try:
+                    scan = _scan_file(Path(origin), name.replace(".", "/") + ".py", self.contracts)
+                except (OSError, SyntaxError, ValueError):
+                    return self._cache[name]
+                self._cache[name] = (scan.refs, scan.dynamic, scan.shared_modules)
+        return self._cache[name]
+
+    def closure(self, modules: set[str]) -> tuple[list[Reference], list[str]]:
+        refs: list[Reference] = []
+        dynamic: list[str] = []
+        seen: set[str] = set()
+        todo = sorted(modules)
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            module_refs, module_dynamic, imports = self._module(name)
+            refs.extend(Reference(r.project, f"{r.source} (shared library)") for r in module_refs)
+            dynamic.extend(module_dynamic)
+            todo.extend(sorted(imports - seen))
+        return refs, dynamic
+
+
+def _contracts() -> dict[str, str]:
+    """Contract constant name -> producer project, read from the shared contracts module."""
+    # Imported here so that a broken contracts module degrades to a warning instead of stopping discovery
+    # of a repository that may not use contracts at all.
+    from appofapps.contracts import Contract
+
+    module = importlib.import_module(CONTRACTS_MODULE)
+    return {name: value.project for name, value in vars(module).items() if isinstance(value, Contract)}
+
+
+def _infer_from_code(
+    project: Project, root: Path, contracts: dict[str, str], shared: _SharedScans, problems: list[str]
+) -> None:
+    modules: set[str] = set()
+    for path in _python_files(project.path):
+        rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        try:
+            scan = _scan_file(path, rel, contracts)
+        except (OSError, SyntaxError, ValueError) as error:
+            problems.append(f"{project.name}: cannot parse {path}: {error}")
+            continue
+        project.inferred.extend(scan.refs)
+        project.dynamic.extend(scan.dynamic)
+        modules |= scan.shared_modules
+    project.imports_shared = bool(modules)
+    refs, dynamic = shared.closure(modules)
+    project.inferred.extend(refs)
+    project.dynamic.extend(dynamic)
+    if project.dynamic and project.declared is None:
+        problems.append(
+            f"{project.name}: references computed at run time ({'; '.join(project.dynamic[:3])}) cannot be "
+            f"read statically; declare its dependencies in {project.relpath(root)}/{DECLARATION_FILE} "
+            "(depends_on: [...]) or name the stack literally"
+        )
+
+
+# ---------------------------------------------------------------- inference from stack config
+
+
+def _strings(value: Any, key: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, dict):
+        if "secure" in value and len(value) == 1:
+            return  # encrypted: never read, and a stack name is no secret anyway
+        for k, v in value.items():
+            yield from _strings(v, f"{key}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{key}[{i}]")
+
+
+def _infer_from_config(project: Project, environments: set[str], problems: list[str]) -> None:
+    for environment in project.environments:
+        path = project.stack_file(environment)
+        if not path.exists():
+            path = path.with_suffix(".yml")
+        data = _load_yaml(path, problems) or {}
+        config = data.get("config") if isinstance(data, dict) else None
+        if not isinstance(config, dict):
+            continue
+        for key, value in config.items():
+            for where, text in _strings(value, str(key)):
+                match = STACK_NAME.match(text)
+                # Only a value ending in an environment's name counts: `a/b/c` alone is as likely a path.
+                if match and match.group(3) in environments:
+                    project.inferred.append(
+                        Reference(match.group(2), f"{path.name} config {where}={text!r}", environment)
+                    )
+
+
+# ---------------------------------------------------------------- declarations
+
+
+def _declared(project_dir: Path, problems: list[str]) -> list[Reference] | None:
+    refs: list[Reference] | None = None
+    estate_file = project_dir / DECLARATION_FILE
+    if estate_file.exists():
+        data = _load_yaml(estate_file, problems) or {}
+        depends_on = data.get("depends_on", []) if isinstance(data, dict) else None
+        if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
+            problems.append(f"{estate_file}: depends_on must be a list of project names")
+            depends_on = []
+        refs = [Reference(name, DECLARATION_FILE) for name in depends_on]
+    manifest = project_dir / APP_MANIFEST
+    if manifest.exists():
+        data = _load_yaml(manifest, problems) or {}
+        calls = data.get("calls", []) if isinstance(data, dict) else None
+        if not isinstance(calls, list) or not all(isinstance(c, str) and c.count("/") == 1 for c in calls):
+            problems.append(f"{manifest}: calls must be a list of '<team>/<app>' strings")
+            calls = []
+        refs = refs or []
+        refs.append(Reference(APP_IMPLICIT_DEPENDENCY, f"{APP_MANIFEST} (implicit: apps run on the cluster)"))
+        refs.extend(Reference(call.replace("/", "-"), f"{APP_MANIFEST} calls {call!r}") for call in calls)
+    return refs
+
+
+def _check(estate: Estate, problems: list[str]) -> None:
+    names = set(estate.projects)
+    for project in estate.projects.values():
+        for ref in [*(project.declared or []), *project.inferred]:
+            if ref.project not in names:
+                problems.append(
+                    f"{project.name}: unknown dependency {ref.project!r} ({ref.source}); "
+                    f"no Pulumi.yaml under {estate.root} has that name"
+                )
+        if project.declared is None:
+            continue
+        declared = {r.project for r in project.declared}
+        for ref in project.inferred:
+            if ref.project not in declared and ref.project in names and ref.project != project.name:
+                problems.append(
+                    f"{project.name}: references {ref.project!r} ({ref.source}) but does not declare it "
+                    f"(add it to {project.relpath(estate.root)}/{_declaration_name(project)})"
+                )
+        if project.dynamic:
+            # Some references are computed at run time (e.g. from a manifest): the declaration decides.
+            continue
+        inferred = {r.project for r in project.inferred}
+        for ref in project.declared:
+            implicit = ref.source.startswith(APP_MANIFEST) and "implicit" in ref.source
+            if ref.project not in inferred and not implicit and ref.project in names:
+                problems.append(
+                    f"{project.name}: declares {ref.project!r} ({ref.source}) but never references it "
+                    "(no Upstream, StackReference or stack name in config)"
+                )
+
+
+def _declaration_name(project: Project) -> str:
+    return APP_MANIFEST if (project.path / APP_MANIFEST).exists() else DECLARATION_FILE
+
+
+def discover(root: Path) -> Estate:
+    """Read every project under ``root``; raises DiscoveryError listing every problem found."""
+    root = root.resolve()
+    if not root.is_dir():
+        raise DiscoveryError([f"{root} is not a directory"])
+    problems: list[str] = []
+    projects: dict[str, Project] = {}
+    runtimes: dict[str, str] = {}
+    for project_dir in _walk(root):
+        settings_file = project_dir / "Pulumi.yaml"
+        if not settings_file.exists():
+            settings_file = project_dir / "Pulumi.yml"
+        settings = _load_yaml(settings_file, problems)
+        if not isinstance(settings, dict) or not isinstance(settings.get("name"), str):
+            problems.append(f"{settings_file}: has no `name:`")
+            continue
+        name = settings["name"]
+        if name in projects:
+            problems.append(
+                f"project name {name!r} is used twice: {projects[name].path} and {project_dir} "
+                "(stack names would collide)"
+            )
+            continue
+        runtime = settings.get("runtime")
+        runtimes[name] = str(runtime.get("name") if isinstance(runtime, dict) else runtime)
+        config_dir = _stack_config_dir(project_dir, settings)
+        projects[name] = Project(
+            name=name,
+            path=project_dir,
+            environments=_environments(config_dir),
+            declared=_declared(project_dir, problems),
+            config_dir=config_dir if config_dir != project_dir else None,
+        )
+    estate = Estate(root=root, projects=projects)
+    for name, runtime in sorted(runtimes.items()):
+        if runtime != "python" and projects[name].declared is None:
+            # Only Python code is read for references; other runtimes are ordered by config references alone.
+            estate.warnings.append(
+                f"{name}: {runtime} code is not scanned for stack references; declare its dependencies in "
+                f"{projects[name].relpath(root)}/{DECLARATION_FILE} if it reads other stacks"
+            )
+    if not projects:
+        problems.append(f"no Pulumi project (Pulumi.yaml) under {root}")
+    try:
+        contracts = _contracts()
+    except ImportError as error:
+        contracts = {}
+        estate.warnings.append(
+            f"cannot import {CONTRACTS_MODULE} ({error}); Upstream(...) calls are unresolved"
+        )
+    environments = set(estate.environments)
+    shared = _SharedScans(contracts)
+    for project in projects.values():
+        _infer_from_code(project, root, contracts, shared, problems)
+        _infer_from_config(project, environments, problems)
+    _check(estate, problems)
+    if problems:
+        raise DiscoveryError(problems)
+    return estate

@@ -1,0 +1,87 @@
+"""What discovery finds: Pulumi projects, their environments and their dependencies, with where each came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class OrchestratorError(RuntimeError):
+    """Base of every error the orchestrator reports to users; the message is meant to be printed as is."""
+
+
+class Interrupted(OrchestratorError):
+    """Ctrl-C arrived: no new engine may start."""
+
+
+class DiscoveryError(OrchestratorError):
+    """The estate cannot be read or its declared and inferred dependencies disagree."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(f"- {problem}" for problem in problems))
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One dependency of a project on another, and the evidence for it."""
+
+    project: str
+    """Name of the project depended upon."""
+    source: str
+    """Where it was found: ``estate.yaml``, ``app.yaml``, ``implicit``, a ``file:line`` or a config key."""
+    environment: str | None = None
+    """Set when the reference holds for one environment only (stack names in config)."""
+
+
+@dataclass
+class Project:
+    """A directory with a Pulumi.yaml."""
+
+    name: str
+    """``name:`` in Pulumi.yaml, also the middle part of its stack names."""
+    path: Path
+    """The project directory (absolute)."""
+    environments: tuple[str, ...]
+    """Environments with a stack file ``Pulumi.<env>.yaml``."""
+    declared: list[Reference] | None = None
+    """Declared dependencies, or None when the project declares nothing (inference alone decides)."""
+    inferred: list[Reference] = field(default_factory=list)
+    """Dependencies read from code and config."""
+    dynamic: list[str] = field(default_factory=list)
+    """References whose target is computed at run time (where found); the declaration must cover them."""
+    imports_shared: bool = False
+    """Whether its code imports the estate's shared library (a change there may change this stack)."""
+    config_dir: Path | None = None
+    """Where its stack files live when Pulumi.yaml sets ``stackConfigDir``."""
+
+    def relpath(self, root: Path) -> str:
+        try:
+            return self.path.relative_to(root).as_posix()
+        except ValueError:
+            return self.path.as_posix()
+
+    def stack_file(self, environment: str) -> Path:
+        return (self.config_dir or self.path) / f"Pulumi.{environment}.yaml"
+
+    def dependencies(self, environment: str) -> set[str]:
+        """Projects this one must follow in ``environment``: declared where declared, else inferred."""
+        refs = self.declared if self.declared is not None else self.inferred
+        found = {r.project for r in refs if r.environment in (None, environment)}
+        # A declared project can still hold config-only references; those are inferred per environment.
+        found |= {r.project for r in self.inferred if r.environment == environment}
+        found.discard(self.name)
+        return found
+
+
+@dataclass
+class Estate:
+    """Every project under one root."""
+
+    root: Path
+    projects: dict[str, Project]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def environments(self) -> list[str]:
+        return sorted({env for project in self.projects.values() for env in project.environments})

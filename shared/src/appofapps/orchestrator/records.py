@@ -1,0 +1,142 @@
+"""What the orchestrator last deployed, so a rerun skips stacks already up to date.
+
+A stack is up to date when its fingerprint (its project files, its stack file, the shared library it imports,
+the engine and SDK versions, and the deploy records of its dependencies) equals the one recorded at its last
+successful deploy by this tool, AND the backend's newest update of that stack is still that successful deploy
+(nobody ran `pulumi up`, `refresh` or `destroy` on it since). Either test failing means: deploy it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import threading
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+from appofapps.orchestrator.discovery import SKIP_DIRS
+from appofapps.orchestrator.model import Project
+
+# Installed SDK versions decide provider plugin versions, so an upgrade must redeploy.
+SDK_DISTRIBUTIONS = ("pulumi", "pulumi-aws", "pulumi-kubernetes", "pulumi-policy")
+
+
+@dataclass(frozen=True)
+class DeployRecord:
+    fingerprint: str
+    version: int | None
+    """The backend's update number of that deploy (``pulumi stack history``)."""
+    deployed_at: str
+
+
+def _files(project: Project, environment: str) -> list[Path]:
+    own_stack_file = f"Pulumi.{environment}.yaml"
+    found = []
+    for current, dirs, files in os.walk(project.path):
+        here = Path(current)
+        if here != project.path and (here / "Pulumi.yaml").exists():
+            dirs[:] = []
+            continue
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+        for name in sorted(files):
+            # Other environments' stack files do not change this stack.
+            if name.startswith("Pulumi.") and name not in ("Pulumi.yaml", "Pulumi.yml", own_stack_file):
+                continue
+            if name.endswith((".pyc", ".log")):
+                continue
+            found.append(here / name)
+    if project.config_dir is not None:
+        found.append(project.stack_file(environment))
+    return found
+
+
+def shared_library_digest() -> str:
+    """Hash of the shared library's modules that stacks import (the orchestrator itself excluded)."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
+        if rel.startswith(("orchestrator/", "engine/")) or rel == "cli.py" or "__pycache__" in rel:
+            continue
+        digest.update(rel.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def sdk_versions() -> str:
+    versions = []
+    for name in SDK_DISTRIBUTIONS:
+        try:
+            versions.append(f"{name}={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name}=-")
+    return ",".join(versions)
+
+
+def fingerprint(
+    project: Project,
+    environment: str,
+    *,
+    engine_version: str,
+    dependencies: dict[str, DeployRecord | None],
+    shared_digest: str,
+) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{project.name}\0{environment}\0{engine_version}\0{sdk_versions()}\0".encode())
+    if project.imports_shared:
+        digest.update(shared_digest.encode())
+    for path in _files(project, environment):
+        digest.update(
+            path.relative_to(project.path).as_posix().encode() if path.is_relative_to(project.path) else b""
+        )
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+    for name in sorted(dependencies):
+        record = dependencies[name]
+        digest.update(
+            f"\0dep:{name}:{record.fingerprint if record else '-'}:{record.version if record else '-'}".encode()
+        )
+    return digest.hexdigest()
+
+
+class DeployRecords:
+    """The per-environment record file; safe for the orchestrator's worker threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._guard = threading.Lock()
+        self._records: dict[str, DeployRecord] = {}
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            self._records = {name: DeployRecord(**value) for name, value in raw.items()}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, TypeError):
+            # A damaged record only costs a redeploy; never trust part of it.
+            self._records = {}
+
+    def get(self, project: str) -> DeployRecord | None:
+        with self._guard:
+            return self._records.get(project)
+
+    def put(self, project: str, fingerprint: str, version: int | None) -> None:
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with self._guard:
+            self._records[project] = DeployRecord(fingerprint, version, now)
+            self._save()
+
+    def drop(self, project: str) -> None:
+        with self._guard:
+            if self._records.pop(project, None) is not None:
+                self._save()
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        draft = self.path.with_suffix(".tmp")
+        draft.write_text(
+            json.dumps({k: asdict(v) for k, v in sorted(self._records.items())}, indent=2), encoding="utf-8"
+        )
+        draft.replace(self.path)

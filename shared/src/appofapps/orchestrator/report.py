@@ -1,0 +1,197 @@
+"""Per-stack results of a run, the final table and the JSON report for machines.
+
+Nothing here ever holds a config value or a stack output: only names, counts, times and the engine's own
+(secret-masked) error lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class Status(StrEnum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+    UP_TO_DATE = "up-to-date"
+    ABSENT = "absent"
+    UNRESOLVED = "unresolved"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+    NOT_STARTED = "not-started"
+
+
+# Dependents may proceed after these; UNRESOLVED (a preview blocked on a never-deployed upstream) is
+# not a failure of this run, and its dependents are previewed to say what they miss too.
+PROCEEDS = {Status.DONE, Status.UP_TO_DATE, Status.ABSENT, Status.UNRESOLVED}
+FAILS_RUN = {Status.FAILED, Status.SKIPPED, Status.INTERRUPTED, Status.NOT_STARTED}
+CHANGE_KINDS = ("create", "update", "delete", "replace", "same")
+
+
+@dataclass
+class Drift:
+    urn: str
+    change: str
+    """``update`` (differs from the cloud) or ``delete`` (gone from the cloud)."""
+    properties: list[str] = field(default_factory=list)
+    """Names of the differing properties; never their values."""
+
+
+@dataclass
+class StackResult:
+    project: str
+    stack: str
+    status: Status = Status.WAITING
+    changes: dict[str, int] = field(default_factory=dict)
+    started_at: float | None = None
+    ended_at: float | None = None
+    attempts: int = 0
+    reason: str = ""
+    """Why it failed, was skipped, or what it is missing; engine lines are secret-masked."""
+    error_kind: str = ""
+    drift: list[Drift] = field(default_factory=list)
+    resources_planned: int = 0
+    resources_done: int = 0
+    log: str = ""
+    lock: str = ""
+    """After an interruption: whether the stack's engine lock was released."""
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.ended_at or time.time()) - self.started_at
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = str(self.status)
+        data["duration_seconds"] = None if self.duration is None else round(self.duration, 3)
+        return data
+
+
+@dataclass
+class RunReport:
+    operation: str
+    environment: str
+    root: str
+    backend: str
+    started_at: float
+    order: list[list[str]]
+    results: dict[str, StackResult]
+    ended_at: float | None = None
+    interrupted: bool = False
+    workers: int = 1
+    notes: list[str] = field(default_factory=list)
+    engine: str = ""
+    """Pulumi CLI version that ran."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and not any(r.status in FAILS_RUN for r in self.results.values())
+
+    def counts(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for result in self.results.values():
+            found[str(result.status)] = found.get(str(result.status), 0) + 1
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "environment": self.environment,
+            "root": self.root,
+            "backend": self.backend,
+            "workers": self.workers,
+            "engine": self.engine,
+            "started_at": _iso(self.started_at),
+            "ended_at": _iso(self.ended_at),
+            "duration_seconds": None if self.ended_at is None else round(self.ended_at - self.started_at, 3),
+            "ok": self.ok,
+            "interrupted": self.interrupted,
+            "counts": self.counts(),
+            "order": self.order,
+            "notes": self.notes,
+            "stacks": [self.results[name].to_json() for name in _ordered(self)],
+        }
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_suffix(".tmp")
+        draft.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        draft.replace(path)
+        return path
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _ordered(report: RunReport) -> list[str]:
+    names = [name for level in report.order for name in level]
+    return names + sorted(set(report.results) - set(names))
+
+
+def format_changes(result: StackResult) -> str:
+    parts = [f"{result.changes[k]} {k}" for k in CHANGE_KINDS if result.changes.get(k)]
+    return ", ".join(parts) or "-"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
+
+
+def render_table(report: RunReport) -> Any:
+    """The final table as a rich renderable: one row per stack with changes and duration."""
+    from rich.table import Table
+
+    table = Table(title=f"{report.operation} {report.environment}", title_justify="left")
+    # Stack names are what people search the table for: never truncate them, fold the note instead.
+    table.add_column(
+        "stack", no_wrap=True, min_width=max((len(r.stack) for r in report.results.values()), default=5)
+    )
+    table.add_column("status")
+    for kind in ("create", "update", "delete", "same"):
+        table.add_column(kind, justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("note", overflow="fold")
+    styles = {
+        Status.FAILED: "red",
+        Status.SKIPPED: "yellow",
+        Status.INTERRUPTED: "red",
+        Status.UNRESOLVED: "yellow",
+    }
+    for name in _ordered(report):
+        result = report.results[name]
+        replace = result.changes.get("replace", 0)
+        note = result.reason
+        if replace:
+            note = f"{replace} replaced; {note}".rstrip("; ")
+        if result.drift:
+            note = f"drift in {len(result.drift)} resource(s); {note}".rstrip("; ")
+        if result.lock:
+            note = f"{note}; {result.lock}".lstrip("; ")
+        table.add_row(
+            result.stack,
+            f"[{styles[result.status]}]{result.status}[/]" if result.status in styles else str(result.status),
+            *(
+                str(result.changes.get(kind, 0)) if result.changes else "-"
+                for kind in ("create", "update", "delete")
+            ),
+            str(result.changes.get("same", 0)) if result.changes else "-",
+            format_duration(result.duration),
+            note,
+        )
+    return table

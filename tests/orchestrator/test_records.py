@@ -1,0 +1,59 @@
+"""Deploy records: what makes a stack count as changed since its last deploy (no engine involved)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appofapps.orchestrator import discover
+from appofapps.orchestrator.records import DeployRecord, DeployRecords, fingerprint
+
+from .estates import set_config, write_project
+
+
+def print_of(
+    root: Path, name: str, environment: str = "local", deps: dict[str, DeployRecord | None] | None = None
+) -> str:
+    project = discover(root).projects[name]
+    return fingerprint(
+        project, environment, engine_version="3.274.1", dependencies=deps or {}, shared_digest="s"
+    )
+
+
+def test_fingerprint_follows_code_own_config_and_dependency_deploys(tmp_path: Path) -> None:
+    path = write_project(tmp_path, "app", "app", environments=("local", "staging"))
+    first = print_of(tmp_path, "app")
+    assert print_of(tmp_path, "app") == first
+
+    set_config(path, "app", "staging", {"size": "large"})
+    assert print_of(tmp_path, "app") == first, "another environment's config must not redeploy this one"
+
+    set_config(path, "app", "local", {"size": "large"})
+    second = print_of(tmp_path, "app")
+    assert second != first
+
+    (path / "__main__.py").write_text((path / "__main__.py").read_text() + "\n# edited\n", encoding="utf-8")
+    third = print_of(tmp_path, "app")
+    assert third != second
+
+    (path / "__pycache__").mkdir()
+    (path / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    assert print_of(tmp_path, "app") == third, "caches are not source"
+
+    upstream = DeployRecord("f", 3, "t")
+    redeployed = DeployRecord("f", 4, "t")
+    assert print_of(tmp_path, "app", deps={"net": upstream}) != print_of(
+        tmp_path, "app", deps={"net": redeployed}
+    )
+
+
+def test_records_survive_a_reload_and_a_damaged_file_means_redeploy(tmp_path: Path) -> None:
+    records = DeployRecords(tmp_path / "deployed.json")
+    records.put("app", "abc", 7)
+    again = DeployRecords(tmp_path / "deployed.json")
+    record = again.get("app")
+    assert record is not None and (record.fingerprint, record.version) == ("abc", 7)
+    again.drop("app")
+    assert DeployRecords(tmp_path / "deployed.json").get("app") is None
+
+    (tmp_path / "deployed.json").write_text("{not json", encoding="utf-8")
+    assert DeployRecords(tmp_path / "deployed.json").get("app") is None
