@@ -66,6 +66,10 @@ class RunOptions:
     report_path: Path | None = None
     handle_signals: bool = True
 
+    def __post_init__(self) -> None:
+        # A plain string must never fall through to the wrong (destructive) branch: coerce it, or refuse it.
+        self.operation = Operation(self.operation)
+
     def worker_count(self) -> int:
         return max(1, self.workers or os.cpu_count() or 1)
 
@@ -432,7 +436,7 @@ class Orchestrator:
             result.status = Status.DONE
         elif operation is Operation.REFRESH:
             self._refresh(stack, result, drift, common)
-        else:
+        elif operation is Operation.DESTROY:
             destroyed = stack.destroy(show_secrets=False, message=self.options.message, **common)
             result.changes = _changes(destroyed.summary.resource_changes or {})
             if not self.options.keep_stacks:
