@@ -106,6 +106,13 @@ def test_local_estate_deploys_in_order_renders_valid_manifests_and_destroys_clea
     }
     assert all(not c for c in changes.values()), f"second preview wants changes: {changes}"
 
+    # No drift right after a deploy; rendered objects have no live cluster and are said to be left out.
+    refreshed = orchestrate(engine, engine_env, estate_copy, Operation.REFRESH)
+    drift = {name: r.changes for name, r in refreshed.results.items() if r.drift or "drifted" in r.reason}
+    assert drift == {}, f"refresh right after deploy reports drift: {drift}"
+    assert "not refreshed" in refreshed.results["payments-api"].reason
+    assert refreshed.results["platform-networking"].reason == ""
+
     orchestrate(engine, engine_env, estate_copy, Operation.DESTROY)
     assert not list((backend_dir / ".pulumi" / "stacks").glob("*/*.json")), "destroy left stacks behind"
     assert not rendered_objects(estate_copy), "destroy left rendered manifests behind"

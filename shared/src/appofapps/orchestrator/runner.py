@@ -481,11 +481,13 @@ class Orchestrator:
     def _refresh(
         self, stack: auto.Stack, result: StackResult, drift: list[Drift], common: dict[str, Any]
     ) -> None:
+        rendered = rendered_resources(stack.export_stack().deployment)
+        scope: dict[str, Any] = {"exclude": rendered} if rendered else {}
         if self.options.apply_refresh:
-            refreshed = stack.refresh(show_secrets=False, message=self.options.message, **common)
+            refreshed = stack.refresh(show_secrets=False, message=self.options.message, **scope, **common)
             result.changes = _changes(refreshed.summary.resource_changes or {})
         else:
-            previewed = stack.preview_refresh(**common)
+            previewed = stack.preview_refresh(**scope, **common)
             result.changes = _changes(previewed.change_summary)
         result.drift = drift
         drifted = sum(v for k, v in result.changes.items() if k not in ("same", "read"))
@@ -495,6 +497,25 @@ class Orchestrator:
                 "refreshed into state" if self.options.apply_refresh else "not changed; --apply to accept it"
             )
             result.reason = f"drifted ({action})"
+        if rendered:
+            note = f"{len(rendered)} rendered Kubernetes objects not refreshed (no live cluster behind them)"
+            result.reason = f"{result.reason}; {note}" if result.reason else note
+
+
+def rendered_resources(deployment: Mapping[str, Any] | None) -> list[str]:
+    """URNs of resources managed through a Kubernetes provider that renders manifests instead of applying them.
+
+    Refresh asks each provider to read the live object; a rendering provider has no cluster to read from, so these
+    resources are excluded from refresh and reported as such.
+    """
+    resources: list[dict[str, Any]] = (deployment or {}).get("resources") or []
+    renderers = {
+        f"{r['urn']}::{r.get('id', '')}"
+        for r in resources
+        if r.get("type") == "pulumi:providers:kubernetes"
+        and (r.get("inputs") or {}).get("renderYamlToDirectory")
+    }
+    return [r["urn"] for r in resources if r.get("custom") and r.get("provider") in renderers]
 
 
 class _Workspace(auto.LocalWorkspace):
