@@ -192,17 +192,30 @@ def _check_go(log: Log) -> dict[str, str]:
     return env
 
 
-def _go(args: list[str], cwd: Path, env: dict[str, str], what: str) -> None:
-    try:
-        _run(["go", *args], cwd=cwd, env=env)
-    except subprocess.CalledProcessError as error:
-        tail = "\n".join((error.stderr or "").strip().splitlines()[-15:])
+HEARTBEAT_SECONDS = 60.0
+
+
+def _go(args: list[str], cwd: Path, env: dict[str, str], what: str, log: Log = _stderr) -> None:
+    """Run one go command; a long one says it is still going every minute so a cold build never looks hung."""
+    started = time.monotonic()
+    with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
+        process = subprocess.Popen(["go", *args], cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+        while True:
+            try:
+                process.wait(timeout=HEARTBEAT_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                log(f"still {what} ({time.monotonic() - started:.0f}s so far)")
+        err.seek(0)
+        stderr = err.read()
+    if process.returncode != 0:
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
         hint = ""
         if any(
             s in tail for s in ("dial tcp", "no such host", "403 Forbidden", "connection refused", "timeout")
         ):
             hint = "\n  the Go module proxy looks unreachable or refused a module: check GOPROXY and network access"
-        raise BootstrapError(f"{what} failed (go {' '.join(args)}):\n{tail}{hint}") from error
+        raise BootstrapError(f"{what} failed (go {' '.join(args)}):\n{tail}{hint}")
 
 
 def _wrapper_digest(name: str) -> str:
@@ -232,6 +245,7 @@ def _build_cli(pins: EnginePins, bin_dir: Path, log: Log) -> None:
             work,
             env,
             "resolving the Pulumi modules",
+            log,
         )
         started = time.monotonic()
         log("compiling pulumi and pulumi-language-python (a cold build takes many minutes on 2 cores)")
@@ -251,6 +265,7 @@ def _build_cli(pins: EnginePins, bin_dir: Path, log: Log) -> None:
             work,
             env,
             "compiling the Pulumi CLI and the Python language host",
+            log,
         )
         log(f"compiled in {time.monotonic() - started:.0f}s")
         sdk_dir = Path(_run(["go", "list", "-m", "-f", "{{.Dir}}", PULUMI_SDK], cwd=work, env=env).strip())
@@ -319,7 +334,7 @@ def _build_kubernetes(pins: EnginePins, out_dir: Path, log: Log) -> Path:
         )
         (work / "main.go").write_text(_wrapper_source("kubernetes"), encoding="utf-8")
         log(f"resolving {module}@{module_version}")
-        _go(["get", f"{module}@{module_version}"], work, env, "resolving the Kubernetes provider module")
+        _go(["get", f"{module}@{module_version}"], work, env, "resolving the Kubernetes provider module", log)
         cmd_dir = Path(_run(["go", "list", "-m", "-f", "{{.Dir}}", module], cwd=work, env=env).strip())
         cmd_dir = cmd_dir / "cmd" / "pulumi-resource-kubernetes"
         # The stock main embeds files `go generate` writes; we write them ourselves from the committed sources.
@@ -330,7 +345,7 @@ def _build_kubernetes(pins: EnginePins, out_dir: Path, log: Log) -> Path:
         (work / "terraform-mapping-embed.json").write_text(
             json.dumps(mapping, separators=(",", ":")), encoding="utf-8"
         )
-        _go(["mod", "tidy"], work, env, "tidying the Kubernetes provider wrapper")
+        _go(["mod", "tidy"], work, env, "tidying the Kubernetes provider wrapper", log)
         started = time.monotonic()
         log(f"compiling pulumi-resource-kubernetes {pins.kubernetes} (a cold build takes many minutes)")
         binary = out_dir / "pulumi-resource-kubernetes"
@@ -347,6 +362,7 @@ def _build_kubernetes(pins: EnginePins, out_dir: Path, log: Log) -> Path:
             work,
             env,
             "compiling the Kubernetes provider",
+            log,
         )
         log(f"compiled in {time.monotonic() - started:.0f}s")
     return binary

@@ -1,0 +1,59 @@
+"""The bootstrap's promises: reuse its cache, refuse version mismatches, and say what is missing."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from appofapps.engine import bootstrap as boot
+from appofapps.engine.bootstrap import BootstrapError, Engine, EngineMismatch, verify
+from appofapps.engine.pins import EnginePins, PinError
+
+
+def test_a_second_bootstrap_reuses_the_engine_it_provided(engine: Engine) -> None:
+    again = boot.bootstrap()
+    assert again.bin_dir == engine.bin_dir
+    assert again.source in {"cache", "PATH"}, f"expected a warm start, got {again.source!r}"
+    verify(again)
+
+
+def test_a_cli_of_another_version_is_refused(engine: Engine) -> None:
+    wrong = dataclasses.replace(engine, pulumi_version="3.1.0")
+    with pytest.raises(EngineMismatch, match=r"reports '3\.274\.1' but the estate pins 3\.1\.0"):
+        verify(wrong)
+
+
+def test_a_missing_kubernetes_plugin_version_is_refused(engine: Engine) -> None:
+    wrong = dataclasses.replace(engine, kubernetes_version="4.0.0")
+    with pytest.raises(
+        EngineMismatch, match=r"kubernetes provider plugin 4\.0\.0 .* is not installed; installed: .*4\.25\.0"
+    ):
+        verify(wrong)
+
+
+def test_no_go_toolchain_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(BootstrapError, match=r"Go is not installed .*\n  fix: install Go >= 1\.26"):
+        boot._check_go(lambda _: None)
+
+
+def test_a_module_the_proxy_cannot_serve_fails_naming_the_step(tmp_path: Path) -> None:
+    (tmp_path / "go.mod").write_text("module scratch\n\ngo 1.26\n", encoding="utf-8")
+    env = boot._check_go(lambda _: None)
+    with pytest.raises(BootstrapError, match=r"resolving a module that does not exist failed \(go get "):
+        boot._go(
+            ["get", "example.invalid/no-such-module@v1.0.0"],
+            tmp_path,
+            env,
+            "resolving a module that does not exist",
+        )
+
+
+def test_a_pin_missing_from_pyproject_is_named(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.appofapps.engine]\npulumi = "3.274.1"\n', encoding="utf-8"
+    )
+    with pytest.raises(PinError, match=r"lacks key 'kubernetes-provider-module'"):
+        EnginePins.load(tmp_path)
