@@ -1,4 +1,4 @@
-"""IAM and KMS policy documents shared by several components."""
+"""IAM and KMS policy documents, and the KMS-encrypted log group built on them, shared by several components."""
 
 from __future__ import annotations
 
@@ -53,3 +53,41 @@ def logs_key_policy(parent: pulumi.Resource) -> pulumi.Output[str]:
         )
 
     return pulumi.Output.all(identity.account_id, region.region).apply(render)
+
+
+def service_trust(service: str) -> str:
+    """A role trust policy that lets one AWS service (``eks.amazonaws.com``, …) assume the role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def encrypted_log_group(
+    parent: pulumi.Resource,
+    *,
+    key_name: str,
+    group_name: str,
+    description: str,
+    retention_days: int,
+    log_group_name: str | None = None,
+) -> aws.cloudwatch.LogGroup:
+    """A CloudWatch log group encrypted with its own rotated KMS key, which only this account's logs may use."""
+    child = pulumi.ResourceOptions(parent=parent)
+    key = aws.kms.Key(
+        key_name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        policy=logs_key_policy(parent),
+        opts=child,
+    )
+    return aws.cloudwatch.LogGroup(
+        group_name,
+        name=log_group_name,
+        retention_in_days=retention_days,
+        kms_key_id=key.arn,
+        opts=child,
+    )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
-from appofapps.policies import logs_key_policy
+from appofapps.policies import encrypted_log_group, service_trust
 
 TYPE = "appofapps:cluster:Cluster"
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
@@ -36,13 +37,18 @@ class ClusterArgs:
     """Largest node count."""
 
 
-def _service_trust(service: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-        }
-    )
+def _service_role(
+    name: str, service: str, managed_policies: Sequence[str], opts: pulumi.ResourceOptions
+) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+    """A role ``service`` assumes, with AWS-managed policies attached (``<name>-<policy>`` each)."""
+    role = aws.iam.Role(name, assume_role_policy=service_trust(service), opts=opts)
+    attachments = [
+        aws.iam.RolePolicyAttachment(
+            f"{name}-{policy}", role=role.name, policy_arn=f"arn:aws:iam::aws:policy/{policy}", opts=opts
+        )
+        for policy in managed_policies
+    ]
+    return role, attachments
 
 
 def kubeconfig(
@@ -101,18 +107,9 @@ class Cluster(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        cluster_role = aws.iam.Role(
-            f"{name}-control-plane", assume_role_policy=_service_trust("eks.amazonaws.com"), opts=child
+        cluster_role, attachments = _service_role(
+            f"{name}-control-plane", "eks.amazonaws.com", CLUSTER_POLICIES, child
         )
-        attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-control-plane-{policy}",
-                role=cluster_role.name,
-                policy_arn=f"arn:aws:iam::aws:policy/{policy}",
-                opts=child,
-            )
-            for policy in CLUSTER_POLICIES
-        ]
         secrets_key = aws.kms.Key(
             f"{name}-secrets",
             description=f"Envelope encryption of Kubernetes secrets in {name}",
@@ -120,21 +117,14 @@ class Cluster(pulumi.ComponentResource):
             deletion_window_in_days=30,
             opts=child,
         )
-        logs_key = aws.kms.Key(
-            f"{name}-logs",
+        log_group = encrypted_log_group(
+            self,
+            key_name=f"{name}-logs",
+            group_name=f"{name}-control-plane",
             description=f"Encrypts control-plane logs of {name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=logs_key_policy(self),
-            opts=child,
-        )
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-control-plane",
+            retention_days=90,
             # EKS writes control-plane logs to exactly this name.
-            name=f"/aws/eks/{name}/cluster",
-            retention_in_days=90,
-            kms_key_id=logs_key.arn,
-            opts=child,
+            log_group_name=f"/aws/eks/{name}/cluster",
         )
         cluster = aws.eks.Cluster(
             name,
@@ -165,18 +155,9 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        node_role = aws.iam.Role(
-            f"{name}-nodes", assume_role_policy=_service_trust("ec2.amazonaws.com"), opts=child
+        node_role, node_attachments = _service_role(
+            f"{name}-nodes", "ec2.amazonaws.com", NODE_POLICIES, child
         )
-        node_attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-nodes-{policy}",
-                role=node_role.name,
-                policy_arn=f"arn:aws:iam::aws:policy/{policy}",
-                opts=child,
-            )
-            for policy in NODE_POLICIES
-        ]
         self.node_group = aws.eks.NodeGroup(
             f"{name}-nodes",
             cluster_name=cluster.name,

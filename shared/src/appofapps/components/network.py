@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from appofapps.policies import logs_key_policy
+from appofapps.policies import encrypted_log_group, service_trust
 
 TYPE = "appofapps:network:Network"
 # Each subnet gets 1/16 of the VPC: public subnets take the first slots, private ones start half-way.
@@ -155,35 +155,15 @@ class Network(pulumi.ComponentResource):
     def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, retention_days: int) -> None:
         """All VPC traffic to a CloudWatch log group encrypted with a key only this account's logs service uses."""
         child = pulumi.ResourceOptions(parent=self)
-        key = aws.kms.Key(
-            f"{name}-flow-logs",
+        log_group = encrypted_log_group(
+            self,
+            key_name=f"{name}-flow-logs",
+            group_name=f"{name}-flow-logs",
             description=f"Encrypts VPC flow logs of {name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=logs_key_policy(self),
-            opts=child,
-        )
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs",
-            retention_in_days=retention_days,
-            kms_key_id=key.arn,
-            opts=child,
+            retention_days=retention_days,
         )
         role = aws.iam.Role(
-            f"{name}-flow-logs",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-            opts=child,
+            f"{name}-flow-logs", assume_role_policy=service_trust("vpc-flow-logs.amazonaws.com"), opts=child
         )
         aws.iam.RolePolicy(
             f"{name}-flow-logs",
