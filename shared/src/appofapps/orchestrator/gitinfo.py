@@ -1,0 +1,56 @@
+"""What git says about the estate's checkout: the commit, whether the tree is dirty, and who is acting.
+
+Deploy records, the audit trail, change detection and rollback all ask these questions; this is their one home.
+Outside a git checkout every answer is ``None`` rather than an error: the estate still deploys.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def head_sha(root: Path) -> str | None:
+    """The checked-out commit, or None outside git (or before the first commit)."""
+    return _git(root, "rev-parse", "--verify", "--quiet", "HEAD")
+
+
+def is_dirty(root: Path) -> bool | None:
+    """Whether tracked or untracked (not ignored) files differ from HEAD; None outside git."""
+    status = _git(root, "status", "--porcelain", "--untracked-files=normal")
+    return None if status is None else bool(status)
+
+
+@dataclass(frozen=True)
+class Checkout:
+    sha: str | None
+    dirty: bool | None
+
+    @classmethod
+    def of(cls, root: Path) -> Checkout:
+        return cls(head_sha(root), is_dirty(root))
+
+
+def actor(root: Path) -> str:
+    """Who is acting: the CI actor when CI says so, else the git identity, else the OS user."""
+    for variable in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR"):
+        if os.environ.get(variable):
+            return f"ci:{os.environ[variable]}"
+    name = _git(root, "config", "user.name")
+    email = _git(root, "config", "user.email")
+    if name or email:
+        return f"{name or '-'} <{email or '-'}>"
+    return getpass.getuser()
