@@ -112,6 +112,12 @@ def graph(session: nox.Session) -> None:
     estate(session, "graph", "--root", str(ROOT), *session.posargs)
 
 
+@nox.session(name="move-state", default=False)
+def move_state(session: nox.Session) -> None:
+    """Copy an environment's state to another backend: `-- --env staging --to s3://bucket/prefix`."""
+    estate(session, "move-state", "--root", str(ROOT), *session.posargs)
+
+
 @nox.session(default=False)
 def benchmark(session: nox.Session) -> None:
     """Benchmark the orchestrator against raw `pulumi up` and a sequential loop on fixture stacks (prints ratios)."""

@@ -16,10 +16,11 @@ from typing import Any
 from rich.console import Console
 
 from appofapps.engine.backend import backend_url
-from appofapps.engine.bootstrap import BootstrapError
+from appofapps.engine.bootstrap import BootstrapError, bootstrap
 from appofapps.orchestrator.api import Selection, plan, run
 from appofapps.orchestrator.locks import EnvironmentLock, LockHeld, current_command
 from appofapps.orchestrator.model import OrchestratorError
+from appofapps.orchestrator.move import describe, move_state
 from appofapps.orchestrator.progress import make_progress, print_final
 from appofapps.orchestrator.retry import RetryPolicy
 from appofapps.orchestrator.runner import Operation, RunOptions
@@ -153,6 +154,17 @@ def _unlock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _move_state(args: argparse.Namespace) -> int:
+    try:
+        report = move_state(args.root, args.env, args.to, engine=bootstrap(), target_organization=args.to_org)
+    except LockHeld as error:
+        return _fail(f"move-state {args.env} refused: {error}", EXIT_LOCKED)
+    except (OrchestratorError, BootstrapError) as error:
+        return _fail(f"move-state {args.env} failed:\n{error}", EXIT_FAILED)
+    print(describe(report, args.env))
+    return 0
+
+
 def add_commands(commands: Any) -> None:
     """Register plan, graph, deploy, preview, refresh, destroy and unlock on an argparse subparsers object."""
     planner = commands.add_parser("plan", help="print the ordered levels of an environment (no engine)")
@@ -202,6 +214,17 @@ def add_commands(commands: Any) -> None:
                 "--keep-stacks", action="store_true", help="keep the emptied stacks in the backend"
             )
         sub.set_defaults(run=_run)
+
+    mover = commands.add_parser(
+        "move-state", help="copy an environment's state to another backend (S3, Cloud)"
+    )
+    mover.add_argument("--root", type=Path, default=Path.cwd())
+    mover.add_argument("--env", "-e", required=True)
+    mover.add_argument("--to", required=True, metavar="URL", help="target backend: file://, s3://, https://…")
+    mover.add_argument(
+        "--to-org", default=None, help="organisation of the target's stack names (Pulumi Cloud)"
+    )
+    mover.set_defaults(run=_move_state)
 
     unlock = commands.add_parser("unlock", help="clear an environment lock left by a dead run")
     unlock.add_argument("--root", type=Path, default=Path.cwd())
