@@ -87,7 +87,10 @@ def exported_keys(project: Project) -> tuple[frozenset[str] | None, str]:
     for name in sorted(exports.contracts):
         found = _contract_keys(name)
         if found is None:
-            return None, f"{project.name} exports through {name}(...), not a contract of {contracts.__name__}"
+            return None, (
+                f"{project.name} exports keys computed at run time (through {name}(...), which is no contract "
+                f"of {contracts.__name__})"
+            )
         keys |= found
         origins.append(f"contract {name}")
     if exports.keys:
