@@ -12,6 +12,7 @@ Rules, each message naming the file and the key:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,15 @@ import yaml
 
 from appofapps import manifest
 from appofapps.orchestrator.discovery import APP_MANIFEST, read_estate, stack_names_in_config
-from appofapps.orchestrator.model import Estate, Project
+from appofapps.orchestrator.model import Estate, OrchestratorError, Project
+
+
+class EstateLintError(OrchestratorError):
+    """The stacks of an environment are inconsistent: missing config, or another environment's stack read."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("environment inconsistent:\n" + "\n".join(f"- {problem}" for problem in problems))
 
 
 def _mapping(path: Path) -> dict[str, Any]:
@@ -54,12 +63,17 @@ def _stack_config(path: Path) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def missing_stacks_and_config(estate: Estate) -> list[str]:
+def _projects(estate: Estate, only: Collection[str] | None) -> list[Project]:
+    return [estate.projects[name] for name in sorted(estate.projects) if only is None or name in only]
+
+
+def missing_stacks_and_config(
+    estate: Estate, environments: Collection[str] | None = None, only: Collection[str] | None = None
+) -> list[str]:
     problems = []
-    environments = estate.environments
-    for project in sorted(estate.projects.values(), key=lambda p: p.name):
+    for project in _projects(estate, only):
         required = required_config(project)
-        for environment in environments:
+        for environment in sorted(environments or estate.environments):
             stack_file = project.stack_file(environment)
             shown = (
                 stack_file.relative_to(estate.root) if stack_file.is_relative_to(estate.root) else stack_file
@@ -67,7 +81,7 @@ def missing_stacks_and_config(estate: Estate) -> list[str]:
             if environment not in project.environments:
                 problems.append(
                     f"{shown}: missing: project {project.name} has no stack for environment {environment!r} "
-                    f"(the estate's environments: {', '.join(environments)})"
+                    f"(the estate's environments: {', '.join(estate.environments)})"
                 )
                 continue
             config = _stack_config(stack_file)
@@ -80,21 +94,24 @@ def missing_stacks_and_config(estate: Estate) -> list[str]:
     return problems
 
 
-def cross_environment_references(estate: Estate) -> list[str]:
+def cross_environment_references(
+    estate: Estate, environments: Collection[str] | None = None, only: Collection[str] | None = None
+) -> list[str]:
     problems: list[str] = []
-    environments = set(estate.environments)
-    for project in sorted(estate.projects.values(), key=lambda p: p.name):
+    known = set(estate.environments)
+    for project in _projects(estate, only):
+        running = [env for env in project.environments if environments is None or env in environments]
         for where, stack in project.literal_stacks:
-            others = sorted(set(project.environments) - {stack})
-            if stack in environments and others:
+            others = sorted(set(running) - {stack})
+            if stack in known and others:
                 problems.append(
                     f"{where}: names the stack of environment {stack!r}, but this code also runs as "
                     f"{', '.join(others)}; build the name from pulumi.get_stack() (or use Upstream)"
                 )
-        for environment in project.environments:
+        for environment in running:
             unreadable: list[str] = []  # discovery reports those
             for path, key, text, _, referenced in stack_names_in_config(
-                project, environment, environments, unreadable
+                project, environment, known, unreadable
             ):
                 if referenced != environment:
                     shown = path.relative_to(estate.root) if path.is_relative_to(estate.root) else path
@@ -105,9 +122,9 @@ def cross_environment_references(estate: Estate) -> list[str]:
     return problems
 
 
-def app_manifests(estate: Estate) -> list[str]:
+def app_manifests(estate: Estate, only: Collection[str] | None = None) -> list[str]:
     problems = []
-    for project in sorted(estate.projects.values(), key=lambda p: p.name):
+    for project in _projects(estate, only):
         path = project.path / APP_MANIFEST
         if path.exists():
             try:
@@ -125,3 +142,16 @@ def lint(root: Path) -> tuple[Estate, list[str]]:
     problems += cross_environment_references(estate)
     problems += app_manifests(estate)
     return estate, problems
+
+
+def check_environment(estate: Estate, environment: str, projects: Collection[str]) -> None:
+    """The rules that concern the stacks about to run in ``environment``; raises EstateLintError.
+
+    A missing config key or a broken manifest would otherwise fail that stack only after the stacks before it
+    were deployed; another environment's stack would be read without any error at all.
+    """
+    problems = missing_stacks_and_config(estate, [environment], projects)
+    problems += cross_environment_references(estate, [environment], projects)
+    problems += app_manifests(estate, projects)
+    if problems:
+        raise EstateLintError(problems)
