@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
+from appofapps.cli import main
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, discover, run
 from appofapps.orchestrator.output_contracts import ContractError, keys_from_engine, keys_from_file_backend
@@ -56,7 +57,12 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def test_broken_contracts_are_refused_before_the_engine_runs(
-    engine: Engine, engine_env: dict[str, str], backend_dir: Path, tmp_path: Path
+    engine: Engine,
+    engine_env: dict[str, str],
+    backend_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     root = tmp_path / "estate"
     chain(root, ("a", "b"))
@@ -73,6 +79,10 @@ def test_broken_contracts_are_refused_before_the_engine_runs(
     [problem] = refused.value.problems
     assert problem.startswith("b (chain/b/__main__.py:")
     assert "requires output 'value' of a, whose code exports ['result', 'token']" in problem
+    monkeypatch.setenv("PULUMI_BACKEND_URL", engine_env["PULUMI_BACKEND_URL"])
+    assert main(["deploy", "--root", str(root), "--env", ENV]) == 2
+    err = capsys.readouterr().err
+    assert "deploy local: nothing ran:\noutput contracts broken:\n- b (chain/b/__main__.py:" in err
     assert updates(engine, engine_env, a_dir, "a") == 1
 
     # State: `a`'s code now exports `extra` too, but only its old state is deployed; `b` starts requiring it.
@@ -91,6 +101,9 @@ def test_broken_contracts_are_refused_before_the_engine_runs(
             "requires output 'extra' of deployed stack organization/a/local, whose state exports ['value']"
             in (problem)
         )
+    assert main(["contracts", "--root", str(root), "--env", ENV]) == 2
+    assert "of deployed stack organization/a/local, whose state exports ['value']" in capsys.readouterr().err
+    assert main(["contracts", "--root", str(root), "--env", ENV, "--static"]) == 0
     # A preview deploys nothing, so it is refused for the whole estate too.
     with pytest.raises(ContractError):
         orchestrate(engine, engine_env, root, Operation.PREVIEW)

@@ -12,6 +12,10 @@ An inferred reference missing from the declaration is an error (the order would 
 dependency nothing references, unless some reference is computed at run time (``Upstream(app_contract(...))``
 over a manifest), in which case the declaration decides. A project that declares nothing (a repository we did
 not create) is ordered by inference alone, and must then name its stacks literally.
+
+The same reading records the output keys each project reads (``.require``, ``.require_output``,
+``.get_output`` on those references) and exports (``pulumi.export``, ``contracts.export``), for the
+output-contract check (:mod:`appofapps.orchestrator.output_contracts`).
 """
 
 from __future__ import annotations
