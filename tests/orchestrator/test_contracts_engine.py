@@ -4,6 +4,7 @@ deployed producer does not have yet (state). Refusal is proven by the stacks' up
 
 from __future__ import annotations
 
+import gzip
 import io
 from pathlib import Path
 
@@ -115,6 +116,12 @@ def test_broken_contracts_are_refused_before_the_engine_runs(
     assert stack(engine, engine_env, b_dir, "b").outputs()["extra"].value == "from a"
     state_keys = keys_from_file_backend(backend_dir, "organization/a/local")
     assert state_keys == {"value", "extra"}
+    # The same checkpoint as a gzip-compressing file backend (PULUMI_DIY_BACKEND_GZIP) writes it.
+    gzipped = tmp_path / "gzipped" / ".pulumi" / "stacks" / "a"
+    gzipped.mkdir(parents=True)
+    checkpoint = (backend_dir / ".pulumi" / "stacks" / "a" / "local.json").read_bytes()
+    (gzipped / "local.json.gz").write_bytes(gzip.compress(checkpoint))
+    assert keys_from_file_backend(tmp_path / "gzipped", "organization/a/local") == state_keys
     assert (
         keys_from_engine(discover(root).projects["a"], "organization/a/local", engine_env, engine.bin_dir)
         == state_keys
