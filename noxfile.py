@@ -107,6 +107,22 @@ def plan(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def contracts(session: nox.Session) -> None:
+    """Check every output a consumer reads against its producer's code and deployed state; `-- --env local` for one."""
+    if session.posargs:
+        estate(session, "contracts", "--root", str(ROOT), *session.posargs)
+        return
+    for environment in ENVIRONMENTS:
+        estate(session, "contracts", "--root", str(ROOT), "--env", environment)
+
+
+@nox.session(name="lint-estate", default=False)
+def lint_estate(session: nox.Session) -> None:
+    """Check every environment's stack files and config, cross-environment references, dependencies and app manifests."""
+    estate(session, "lint-estate", "--root", str(ROOT), *session.posargs)
+
+
+@nox.session(default=False)
 def graph(session: nox.Session) -> None:
     """Print the stack graph as Mermaid and DOT (`-- --env staging --output docs/graph` to write files)."""
     estate(session, "graph", "--root", str(ROOT), *session.posargs)

@@ -144,6 +144,10 @@ def app_contract(team: str, app: str) -> Contract:
     )
 
 
+CONTRACT_FACTORIES: Mapping[str, Mapping[str, type]] = {"app_contract": APP_OUTPUTS}
+"""Functions that build contracts, by name, and the keys of every contract they build (for static checks)."""
+
+
 # ---------------------------------------------------------------- the root aggregator
 
 ROOT = Contract(

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from appofapps.engine.backend import environment_env
 from appofapps.engine.bootstrap import Engine, bootstrap
+from appofapps.orchestrator import estate_lint, output_contracts
 from appofapps.orchestrator.discovery import discover
 from appofapps.orchestrator.graph import StackGraph, build_graph
 from appofapps.orchestrator.model import Estate
 from appofapps.orchestrator.progress import Progress
 from appofapps.orchestrator.report import RunReport
-from appofapps.orchestrator.runner import Orchestrator, RunOptions
+from appofapps.orchestrator.runner import Operation, Orchestrator, RunOptions
 from appofapps.stackrefs import organization as default_organization
 
 
@@ -81,6 +82,14 @@ def run(
     planned = plan(root, environment, selection)
     engine = engine or bootstrap()
     env = environment_env(planned.estate.root, environment, engine.env(base_env))
+    if options.operation in (Operation.DEPLOY, Operation.PREVIEW):
+        # Before any engine runs: a stack missing config, or reading a key its producer lacks, would fail
+        # halfway through; one reading another environment's stack would not fail at all.
+        estate_lint.check_environment(planned.estate, environment, planned.graph.projects)
+        deploying = planned.graph.projects if options.operation is Operation.DEPLOY else []
+        output_contracts.require(
+            planned.estate, planned.graph, env=env, engine_bin=engine.bin_dir, deploying=deploying
+        )
     orchestrator = Orchestrator(
         planned.estate,
         planned.graph,

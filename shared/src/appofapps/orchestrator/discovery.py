@@ -12,6 +12,10 @@ An inferred reference missing from the declaration is an error (the order would 
 dependency nothing references, unless some reference is computed at run time (``Upstream(app_contract(...))``
 over a manifest), in which case the declaration decides. A project that declares nothing (a repository we did
 not create) is ordered by inference alone, and must then name its stacks literally.
+
+The same reading records the output keys each project reads (``.require``, ``.require_output``,
+``.get_output`` on those references) and exports (``pulumi.export``, ``contracts.export``), for the
+output-contract check (:mod:`appofapps.orchestrator.output_contracts`).
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ import importlib.util
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from appofapps.orchestrator.model import DiscoveryError, Estate, Project, Reference
+from appofapps.orchestrator.model import DiscoveryError, Estate, OutputRead, Project, Reference
 
 DECLARATION_FILE = "estate.yaml"
 APP_MANIFEST = "app.yaml"
@@ -49,6 +54,13 @@ SKIP_DIRS = {
     ".mypy_cache",
     ".ruff_cache",
     ".pytest_cache",
+}
+# Methods that read one output key, by the kind of reference they are called on.
+OUTPUT_READERS = {
+    "Upstream": frozenset({"require"}),
+    "StackReference": frozenset(
+        {"require_output", "get_output", "require_output_details", "get_output_details"}
+    ),
 }
 _SEGMENT = r"[A-Za-z0-9_.-]+"
 STACK_NAME = re.compile(rf"^({_SEGMENT})/({_SEGMENT})/({_SEGMENT})$")
@@ -145,6 +157,14 @@ class _CodeScan(ast.NodeVisitor):
         self.refs: list[Reference] = []
         self.dynamic: list[str] = []
         self.shared_modules: set[str] = set()
+        self.reads: list[OutputRead] = []
+        self.export_keys: set[str] = set()
+        self.export_contracts: set[str] = set()
+        self.export_computed: list[str] = []
+        self.literal_stacks: list[tuple[str, str]] = []
+        # Each Upstream/StackReference call, and the names bound to one: (kind, producer, contract factory).
+        self._targets: dict[ast.expr, tuple[str, str | None, str | None]] = {}
+        self._bindings: dict[str, tuple[str, str | None, str | None]] = {}
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
@@ -187,6 +207,11 @@ class _CodeScan(ast.NodeVisitor):
                 self.dynamic.append(f"{where} Upstream({shown})")
             else:
                 self.refs.append(Reference(project, f"{where} Upstream"))
+            factory = _call_name(arg.func) if isinstance(arg, ast.Call) else None
+            self._targets[node] = ("Upstream", project, factory)
+            environment = next((k.value for k in node.keywords if k.arg == "environment"), None)
+            if isinstance(environment, ast.Constant) and isinstance(environment.value, str):
+                self.literal_stacks.append((f"{where} Upstream", environment.value))
         elif called == "StackReference":
             # StackReference(name, stack_name=None): the stack is stack_name when given, else the resource name.
             keywords = {k.arg: k.value for k in node.keywords if k.arg}
@@ -200,7 +225,54 @@ class _CodeScan(ast.NodeVisitor):
                 self.dynamic.append(f"{where} StackReference({shown})")
             else:
                 self.refs.append(Reference(project, f"{where} StackReference({text!r})"))
+                stack = text.rsplit("/", 1)[-1] if text is not None else "{}"
+                if "{}" not in stack:
+                    self.literal_stacks.append((f"{where} StackReference({text!r})", stack))
+            self._targets[node] = ("StackReference", project, None)
+        elif called == "export" and node.args:
+            self._export(node.args[0], where)
         self.generic_visit(node)
+        self._read(node, where)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.generic_visit(node)
+        target = self._targets.get(node.value)
+        for name in map(ast.unparse, node.targets):
+            if target is None:
+                self._bindings.pop(name, None)
+            else:
+                self._bindings[name] = target
+
+    def _read(self, node: ast.Call, where: str) -> None:
+        """``<reference>.require("key")`` and the like, on a reference made inline or bound to a name."""
+        if not isinstance(node.func, ast.Attribute):
+            return
+        receiver = node.func.value
+        target = (
+            self._targets.get(receiver)
+            if isinstance(receiver, ast.Call)
+            else self._bindings.get(ast.unparse(receiver))
+        )
+        if target is None or node.func.attr not in OUTPUT_READERS[target[0]]:
+            return
+        arg = node.args[0] if node.args else next((k.value for k in node.keywords), None)
+        key = arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else None
+        shown = ast.unparse(arg) if arg is not None else ""
+        source = f"{where} {ast.unparse(receiver)}.{node.func.attr}({shown})"
+        self.reads.append(OutputRead(target[1], key, source, target[2]))
+
+    def _export(self, arg: ast.expr, where: str) -> None:
+        """``pulumi.export("key", ...)`` or the contracts' ``export(<CONTRACT>, {...})``."""
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            self.export_keys.add(arg.value)
+        elif isinstance(arg, ast.Name) and self.aliases.get(arg.id, arg.id) in self.contracts:
+            self.export_contracts.add(self.aliases.get(arg.id, arg.id))
+        elif isinstance(arg, ast.Attribute) and arg.attr in self.contracts:
+            self.export_contracts.add(arg.attr)
+        elif isinstance(arg, ast.Call) and _call_name(arg.func):
+            self.export_contracts.add(str(_call_name(arg.func)))
+        else:
+            self.export_computed.append(f"{where} export({ast.unparse(arg)}, ...)")
 
 
 def _scan_file(path: Path, rel: str, contracts: dict[str, str]) -> _CodeScan:
@@ -218,13 +290,13 @@ class _SharedScans:
 
     def __init__(self, contracts: dict[str, str]) -> None:
         self.contracts = contracts
-        self._cache: dict[str, tuple[list[Reference], list[str], set[str]]] = {}
+        self._cache: dict[str, _CodeScan | None] = {}
 
-    def _module(self, name: str) -> tuple[list[Reference], list[str], set[str]]:
+    def _module(self, name: str) -> _CodeScan | None:
         if name not in self._cache:
-            self._cache[name] = ([], [], set())
+            self._cache[name] = None
             if name in self.MECHANISM or name.startswith(f"{SHARED_PACKAGE}.orchestrator"):
-                return self._cache[name]
+                return None
             try:
                 spec = importlib.util.find_spec(name)
             except (ImportError, ValueError):
@@ -232,15 +304,16 @@ class _SharedScans:
             origin = spec.origin if spec is not None else None
             if origin and origin.endswith(".py"):
                 try:
-                    scan = _scan_file(Path(origin), name.replace(".", "/") + ".py", self.contracts)
+                    self._cache[name] = _scan_file(
+                        Path(origin), name.replace(".", "/") + ".py", self.contracts
+                    )
                 except (OSError, SyntaxError, ValueError):
-                    return self._cache[name]
-                self._cache[name] = (scan.refs, scan.dynamic, scan.shared_modules)
+                    return None
         return self._cache[name]
 
-    def closure(self, modules: set[str]) -> tuple[list[Reference], list[str]]:
-        refs: list[Reference] = []
-        dynamic: list[str] = []
+    def closure(self, modules: set[str]) -> list[_CodeScan]:
+        """Scans of ``modules`` and of every shared-library module they import, transitively."""
+        scans: list[_CodeScan] = []
         seen: set[str] = set()
         todo = sorted(modules)
         while todo:
@@ -248,11 +321,11 @@ class _SharedScans:
             if name in seen:
                 continue
             seen.add(name)
-            module_refs, module_dynamic, imports = self._module(name)
-            refs.extend(Reference(r.project, f"{r.source} (shared library)") for r in module_refs)
-            dynamic.extend(module_dynamic)
-            todo.extend(sorted(imports - seen))
-        return refs, dynamic
+            scan = self._module(name)
+            if scan is not None:
+                scans.append(scan)
+                todo.extend(sorted(scan.shared_modules - seen))
+        return scans
 
 
 def _contracts() -> dict[str, str]:
@@ -263,6 +336,13 @@ def _contracts() -> dict[str, str]:
 
     module = importlib.import_module(CONTRACTS_MODULE)
     return {name: value.project for name, value in vars(module).items() if isinstance(value, Contract)}
+
+
+def _add_outputs(project: Project, scan: _CodeScan, suffix: str) -> None:
+    project.reads.extend(replace(read, source=read.source + suffix) for read in scan.reads)
+    project.exports.keys |= scan.export_keys
+    project.exports.contracts |= scan.export_contracts
+    project.exports.computed.extend(where + suffix for where in scan.export_computed)
 
 
 def _infer_from_code(
@@ -278,11 +358,14 @@ def _infer_from_code(
             continue
         project.inferred.extend(scan.refs)
         project.dynamic.extend(scan.dynamic)
+        _add_outputs(project, scan, "")
+        project.literal_stacks.extend(scan.literal_stacks)
         modules |= scan.shared_modules
     project.imports_shared = bool(modules)
-    refs, dynamic = shared.closure(modules)
-    project.inferred.extend(refs)
-    project.dynamic.extend(dynamic)
+    for scan in shared.closure(modules):
+        project.inferred.extend(Reference(r.project, f"{r.source} (shared library)") for r in scan.refs)
+        project.dynamic.extend(scan.dynamic)
+        _add_outputs(project, scan, " (shared library)")
     if project.dynamic and project.declared is None:
         problems.append(
             f"{project.name}: references computed at run time ({'; '.join(project.dynamic[:3])}) cannot be "
@@ -307,23 +390,35 @@ def _strings(value: Any, key: str) -> Iterator[tuple[str, str]]:
             yield from _strings(v, f"{key}[{i}]")
 
 
+def stack_names_in_config(
+    project: Project, environment: str, environments: set[str], problems: list[str]
+) -> Iterator[tuple[Path, str, str, str, str]]:
+    """(stack file, config key, value, project, stack) for each config value of one stack naming a stack.
+
+    Only a value ending in one of ``environments`` counts: ``a/b/c`` alone is as likely a path.
+    """
+    path = project.stack_file(environment)
+    if not path.exists():
+        path = path.with_suffix(".yml")
+    data = _load_yaml(path, problems) or {}
+    config = data.get("config") if isinstance(data, dict) else None
+    if not isinstance(config, dict):
+        return
+    for key, value in config.items():
+        for where, text in _strings(value, str(key)):
+            match = STACK_NAME.match(text)
+            if match and match.group(3) in environments:
+                yield path, where, text, match.group(2), match.group(3)
+
+
 def _infer_from_config(project: Project, environments: set[str], problems: list[str]) -> None:
     for environment in project.environments:
-        path = project.stack_file(environment)
-        if not path.exists():
-            path = path.with_suffix(".yml")
-        data = _load_yaml(path, problems) or {}
-        config = data.get("config") if isinstance(data, dict) else None
-        if not isinstance(config, dict):
-            continue
-        for key, value in config.items():
-            for where, text in _strings(value, str(key)):
-                match = STACK_NAME.match(text)
-                # Only a value ending in an environment's name counts: `a/b/c` alone is as likely a path.
-                if match and match.group(3) in environments:
-                    project.inferred.append(
-                        Reference(match.group(2), f"{path.name} config {where}={text!r}", environment)
-                    )
+        for path, where, text, referenced, _ in stack_names_in_config(
+            project, environment, environments, problems
+        ):
+            project.inferred.append(
+                Reference(referenced, f"{path.name} config {where}={text!r}", environment)
+            )
 
 
 # ---------------------------------------------------------------- declarations
@@ -389,6 +484,14 @@ def _declaration_name(project: Project) -> str:
 
 def discover(root: Path) -> Estate:
     """Read every project under ``root``; raises DiscoveryError listing every problem found."""
+    estate, problems = read_estate(root)
+    if problems:
+        raise DiscoveryError(problems)
+    return estate
+
+
+def read_estate(root: Path) -> tuple[Estate, list[str]]:
+    """Every project under ``root`` and every problem found, without raising (linters report them all)."""
     root = root.resolve()
     if not root.is_dir():
         raise DiscoveryError([f"{root} is not a directory"])
@@ -443,6 +546,4 @@ def discover(root: Path) -> Estate:
         _infer_from_code(project, root, contracts, shared, problems)
         _infer_from_config(project, environments, problems)
     _check(estate, problems)
-    if problems:
-        raise DiscoveryError(problems)
-    return estate
+    return estate, problems

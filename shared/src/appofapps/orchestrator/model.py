@@ -34,6 +34,32 @@ class Reference:
     """Set when the reference holds for one environment only (stack names in config)."""
 
 
+@dataclass(frozen=True)
+class OutputRead:
+    """One output key a project's code reads from another stack, and where."""
+
+    producer: str | None
+    """Project read from; None when the stack is computed at run time (see ``factory``)."""
+    key: str | None
+    """The output key; None when it is computed at run time."""
+    source: str
+    """``file:line`` and the call."""
+    factory: str | None = None
+    """For ``Upstream(<factory>(...))``: the function building the contract (e.g. ``app_contract``)."""
+
+
+@dataclass
+class OutputExports:
+    """What a project's code exports, as far as it can be read statically."""
+
+    keys: set[str] = field(default_factory=set)
+    """Literal ``pulumi.export("key", ...)`` keys."""
+    contracts: set[str] = field(default_factory=set)
+    """Contracts exported through ``export(<CONTRACT>, ...)``: constant or factory names of appofapps.contracts."""
+    computed: list[str] = field(default_factory=list)
+    """Where an export's key or contract is computed at run time (the exported keys are then unknown)."""
+
+
 @dataclass
 class Project:
     """A directory with a Pulumi.yaml."""
@@ -54,6 +80,12 @@ class Project:
     """Whether its code imports the estate's shared library (a change there may change this stack)."""
     config_dir: Path | None = None
     """Where its stack files live when Pulumi.yaml sets ``stackConfigDir``."""
+    reads: list[OutputRead] = field(default_factory=list)
+    """Output keys its code reads from other stacks."""
+    exports: OutputExports = field(default_factory=OutputExports)
+    """Output keys its code exports."""
+    literal_stacks: list[tuple[str, str]] = field(default_factory=list)
+    """(where, stack) for references in code that name a fixed stack rather than one built per environment."""
 
     def relpath(self, root: Path) -> str:
         try:
