@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from appofapps.orchestrator.imports import SharedLibrary
 from appofapps.orchestrator.model import DiscoveryError, Estate, Project, Reference
 
 DECLARATION_FILE = "estate.yaml"
@@ -439,8 +440,15 @@ def discover(root: Path) -> Estate:
         )
     environments = set(estate.environments)
     shared = _SharedScans(contracts)
+    try:
+        library = SharedLibrary.load(root)
+    except DiscoveryError as error:
+        library = SharedLibrary()
+        problems.extend(error.problems)
+    estate.shared_library = library if library.roots else None
     for project in projects.values():
         _infer_from_code(project, root, contracts, shared, problems)
+        project.shared_modules = library.used_by(project.path, _python_files(project.path))
         _infer_from_config(project, environments, problems)
     _check(estate, problems)
     if problems:
