@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from appofapps.cli import main
-from appofapps.orchestrator import Selection, discover, plan
+from appofapps.orchestrator import DiscoveryError, Selection, discover, plan
 from appofapps.orchestrator.changes import ChangeError
 from appofapps.orchestrator.imports import SharedLibrary, imported_names
 from appofapps.orchestrator.records import shared_digest
@@ -79,10 +79,13 @@ def test_package_data_belongs_to_the_modules_that_name_it_else_to_its_package(es
     assert package / "data/tags.txt" in library.files_of({"fixlib.tags"})
 
 
-def test_a_broken_setting_names_the_file_and_key(tmp_path: Path) -> None:
+def test_a_broken_setting_names_the_file_and_key_and_a_missing_root_is_a_warning(tmp_path: Path) -> None:
     write_project(tmp_path, "a", "a")
     (tmp_path / "pyproject.toml").write_text('[tool.appofapps]\nshared-sources = ["nowhere"]\n')
-    with pytest.raises(Exception, match=r"pyproject.toml: \[tool.appofapps\] shared-sources: 'nowhere'"):
+    [warning] = discover(tmp_path).warnings
+    assert "pyproject.toml: [tool.appofapps] shared-sources: 'nowhere' is not a directory" in warning
+    (tmp_path / "pyproject.toml").write_text('[tool.appofapps]\nshared-sources = "lib"\n')
+    with pytest.raises(DiscoveryError, match=r"shared-sources must be a list of directories"):
         discover(tmp_path)
 
 

@@ -93,13 +93,12 @@ class Changes:
 
     def lines(self, shown: list[str] | None = None) -> list[str]:
         """The explanation for people: the base, then why each stack in ``shown`` (default: all) is selected."""
-        lines = [
-            f"changed since {self.base.describe()}: {len(self.files)} file(s); why each stack is selected:"
-        ]
-        names = shown if shown is not None else self.selected
-        if not self.reasons:
-            lines.append(f"  no stack of {self.environment} is affected")
-        for name in names:
+        head = f"changed since {self.base.describe()}: {len(self.files)} file(s)"
+        if self.reasons:
+            lines = [f"{head}; why each stack is selected:"]
+        else:
+            lines = [f"{head}; no stack of {self.environment} is affected"]
+        for name in shown if shown is not None else self.selected:
             why = self.reasons.get(name, ["needed by a selected stack (--with-dependencies)"])
             lines.append(f"  {name}: {'; '.join(why)}")
         lines.extend(f"  selects nothing: {entry}" for entry in self.unselecting)

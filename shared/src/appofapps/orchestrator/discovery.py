@@ -446,6 +446,7 @@ def discover(root: Path) -> Estate:
         library = SharedLibrary()
         problems.extend(error.problems)
     estate.shared_library = library if library.roots else None
+    estate.warnings.extend(library.warnings)
     for project in projects.values():
         _infer_from_code(project, root, contracts, shared, problems)
         project.shared_modules = library.used_by(project.path, _python_files(project.path))

@@ -37,11 +37,15 @@ _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 _NOT_DATA_SUFFIXES = (".py", ".pyc", ".pyo")
 
 
-def shared_sources(root: Path) -> tuple[Path, ...]:
-    """The shared source roots named in ``<root>/pyproject.toml`` (none when it names none)."""
+def shared_sources(root: Path) -> tuple[tuple[Path, ...], list[str]]:
+    """The shared source roots named in ``<root>/pyproject.toml`` (none when it names none), and warnings.
+
+    A named root that does not exist is a warning, not an error: an estate copied without its shared code (the
+    library installed instead) still deploys; change detection and fingerprints then cannot see that code.
+    """
     pyproject = root / PYPROJECT
     if not pyproject.is_file():
-        return ()
+        return (), []
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as error:
@@ -49,13 +53,17 @@ def shared_sources(root: Path) -> tuple[Path, ...]:
     value = data.get("tool", {}).get("appofapps", {}).get(SETTING, [])
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise DiscoveryError([f"{pyproject}: [tool.appofapps] {SETTING} must be a list of directories"])
-    roots = []
+    roots, warnings = [], []
     for item in value:
         path = (root / item).resolve()
-        if not path.is_dir():
-            raise DiscoveryError([f"{pyproject}: [tool.appofapps] {SETTING}: {item!r} is not a directory"])
-        roots.append(path)
-    return tuple(roots)
+        if path.is_dir():
+            roots.append(path)
+        else:
+            warnings.append(
+                f"{pyproject}: [tool.appofapps] {SETTING}: {item!r} is not a directory; "
+                "changes to that code are not seen"
+            )
+    return tuple(roots), warnings
 
 
 def _files(directory: Path) -> Iterator[Path]:
@@ -156,11 +164,13 @@ class SharedLibrary:
     literals: dict[str, frozenset[str]] = field(default_factory=dict)
     """Module name -> the string literals in its source (how package data is tied to modules)."""
     data_files: tuple[Path, ...] = ()
+    warnings: list[str] = field(default_factory=list)
     _owners: dict[Path, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, root: Path) -> SharedLibrary:
-        library = cls(roots=shared_sources(root))
+        roots, warnings = shared_sources(root)
+        library = cls(roots=roots, warnings=warnings)
         trees: dict[str, tuple[ast.AST, bool]] = {}
         data = []
         for source_root in library.roots:
