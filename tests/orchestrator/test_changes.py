@@ -113,15 +113,17 @@ def test_committed_untracked_and_deleted_changes_count_from_the_merge_base_with_
     git(estate, "switch", "--quiet", "-c", "feature")
     edit(estate / "projects/net/__main__.py")
     commit_all(estate, "net changed on the branch")
+    git(estate, "switch", "--quiet", "main")
+    edit(estate / "projects/other/__main__.py")
+    commit_all(estate, "main moved on: not the branch's change")
+    git(estate, "switch", "--quiet", "feature")
     (estate / LIB / "data/tags.txt").unlink()  # deleted, uncommitted
     (estate / "projects/web/notes.txt").write_text("untracked\n", encoding="utf-8")
     (estate / "README.md").write_text("docs\n", encoding="utf-8")
     (estate / "projects/app/Pulumi.staging.yaml").write_text("config: {}\n", encoding="utf-8")
-    git(estate, "switch", "--quiet", "main")
-    git(estate, "switch", "--quiet", "feature")  # main has not moved: the merge-base is main itself
     planned = plan(estate, "local", Selection(changed=True))
     assert planned.changes is not None
-    assert planned.changes.base.how == "merge-base of HEAD and main (no origin/main)"
+    assert planned.changes.base.how == "merge-base of HEAD and main; no origin/main"
     assert planned.changes.reasons == {
         "net": ["own files: projects/net/__main__.py"],
         "other": ["imports fixlib.tags (changed: lib/fixlib/data/tags.txt)"],
@@ -154,7 +156,7 @@ def test_bases_default_to_main_then_the_parent_and_bad_ones_are_refused(tmp_path
     commit_all(estate, "tags changed")
     planned = plan(estate, "local", Selection(changed=True))
     assert planned.changes is not None and planned.changes.base.commit == first
-    assert planned.changes.base.how == "parent of HEAD (no origin/main, no main)"
+    assert planned.changes.base.how == "HEAD~1; no origin/main, no main"
     assert planned.changes.selected == ["other"]
     assert reasons(estate, base="HEAD") == {}
 
@@ -174,7 +176,7 @@ def test_plan_changed_explains_and_json_carries_the_reasons(
     assert main(["plan", "--root", str(estate), "--env", "local", "--changed"]) == 0
     out = capsys.readouterr().out
     assert "environment local: 2 of 4 stack(s)" in out
-    assert "the merge-base of HEAD and main (no origin/main): 1 file(s)" in out
+    assert " (main; no origin/main): 1 file(s); why each stack is selected:" in out
     assert "  app: imports fixlib.naming (changed: lib/fixlib/naming.py)" in out
     assert "  web: depends on app (selected)" in out
 

@@ -39,10 +39,10 @@ class ChangeError(OrchestratorError):
 class Base:
     commit: str
     how: str
-    """How it was chosen, e.g. ``merge-base of HEAD and main (no origin/main)``."""
+    """How it was chosen, e.g. ``merge-base of HEAD and origin/main`` or ``main; no origin/main``."""
 
     def describe(self) -> str:
-        return f"{self.commit[:12]}, the {self.how}"
+        return f"{self.commit[:12]} ({self.how})"
 
 
 def choose_base(root: Path, requested: str | None) -> Base:
@@ -62,8 +62,8 @@ def choose_base(root: Path, requested: str | None) -> Base:
         base = gitinfo.merge_base(root, "HEAD", commit)
         if base is None:
             raise ChangeError(f"--base {ref}: it shares no history with HEAD")
-        absent = f" (no {', no '.join(missing)})" if missing else ""
-        return Base(base, f"merge-base of HEAD and {ref}{absent}")
+        how = ref if base == commit else f"merge-base of HEAD and {ref}"
+        return Base(base, how + (f"; no {', no '.join(missing)}" if missing else ""))
     if requested:
         raise ChangeError(f"--base {requested}: no such commit, branch or tag in {root}")
     parent = gitinfo.commit_of(root, "HEAD~1")
@@ -71,7 +71,7 @@ def choose_base(root: Path, requested: str | None) -> Base:
         raise ChangeError(
             f"cannot choose a base in {root}: no origin/main, no main, and HEAD has no parent; pass --base REF"
         )
-    return Base(parent, f"parent of HEAD (no {', no '.join(DEFAULT_BASES)})")
+    return Base(parent, f"HEAD~1; no {', no '.join(DEFAULT_BASES)}")
 
 
 @dataclass
