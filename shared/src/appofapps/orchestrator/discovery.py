@@ -204,10 +204,11 @@ class _CodeScan(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def _scan_file(path: Path, rel: str, contracts: dict[str, str]) -> _CodeScan:
+def _scan_file(path: Path, rel: str, contracts: dict[str, str]) -> tuple[_CodeScan, ast.Module]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     scan = _CodeScan(rel, contracts)
-    scan.visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
-    return scan
+    scan.visit(tree)
+    return scan, tree
 
 
 class _SharedScans:
@@ -233,7 +234,7 @@ class _SharedScans:
             origin = spec.origin if spec is not None else None
             if origin and origin.endswith(".py"):
                 try:
-                    scan = _scan_file(Path(origin), name.replace(".", "/") + ".py", self.contracts)
+                    scan, _ = _scan_file(Path(origin), name.replace(".", "/") + ".py", self.contracts)
                 except (OSError, SyntaxError, ValueError):
                     return self._cache[name]
                 self._cache[name] = (scan.refs, scan.dynamic, scan.shared_modules)
@@ -268,12 +269,14 @@ def _contracts() -> dict[str, str]:
 
 def _infer_from_code(
     project: Project, root: Path, contracts: dict[str, str], shared: _SharedScans, problems: list[str]
-) -> None:
+) -> dict[Path, ast.Module]:
+    """Reads the project's references; returns its parsed Python files."""
     modules: set[str] = set()
+    trees: dict[Path, ast.Module] = {}
     for path in _python_files(project.path):
         rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
         try:
-            scan = _scan_file(path, rel, contracts)
+            scan, trees[path] = _scan_file(path, rel, contracts)
         except (OSError, SyntaxError, ValueError) as error:
             problems.append(f"{project.name}: cannot parse {path}: {error}")
             continue
@@ -290,6 +293,7 @@ def _infer_from_code(
             f"read statically; declare its dependencies in {project.relpath(root)}/{DECLARATION_FILE} "
             "(depends_on: [...]) or name the stack literally"
         )
+    return trees
 
 
 # ---------------------------------------------------------------- inference from stack config
@@ -448,8 +452,8 @@ def discover(root: Path) -> Estate:
     estate.shared_library = library if library.roots else None
     estate.warnings.extend(library.warnings)
     for project in projects.values():
-        _infer_from_code(project, root, contracts, shared, problems)
-        project.shared_modules = library.used_by(project.path, _python_files(project.path))
+        trees = _infer_from_code(project, root, contracts, shared, problems)
+        project.shared_modules = library.used_by(project.path, trees)
         _infer_from_config(project, environments, problems)
     _check(estate, problems)
     if problems:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import ast
 import os
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,20 +206,23 @@ class SharedLibrary:
                 todo.extend(self.imports[name] - found)
         return frozenset(found)
 
-    def used_by(self, project_dir: Path, python_files: Iterable[Path]) -> frozenset[str]:
-        """The shared modules a project's program loads: its files' imports, through its local modules."""
+    def used_by(self, project_dir: Path, sources: Mapping[Path, ast.AST]) -> frozenset[str]:
+        """The shared modules a project's program loads: the imports of its parsed Python files (``sources``;
+        discovery reports the ones that cannot be parsed), followed through its local modules."""
         direct: set[str] = set()
-        local_seen: set[Path] = set()
-        todo = [(path, module_name(path, project_dir) or "__main__") for path in python_files]
+        seen: set[Path] = set()
+        todo = [(path, module_name(path, project_dir) or "__main__") for path in sources]
         while todo:
             path, name = todo.pop()
-            if path in local_seen:
+            if path in seen:
                 continue
-            local_seen.add(path)
-            try:
-                tree = _parse(path)
-            except DiscoveryError:
-                continue  # discovery reports the project's unparsable files; the others still count
+            seen.add(path)
+            tree = sources.get(path)
+            if tree is None:
+                try:
+                    tree = _parse(path)
+                except DiscoveryError:
+                    continue
             for imported in imported_names(tree, name, is_package=path.name == "__init__.py"):
                 local = self._local_module(project_dir, imported)
                 # The program's own directory comes first on sys.path, so a local module shadows a shared one.
