@@ -138,6 +138,18 @@ def test_committed_untracked_and_deleted_changes_count_from_the_merge_base_with_
     assert "own files: projects/app/Pulumi.staging.yaml" in reasons(estate, environment="staging")["app"]
 
 
+def test_a_rename_counts_as_its_old_and_its_new_path(estate: Path) -> None:
+    (estate / "projects/net/extra.txt").write_text("moves\n", encoding="utf-8")
+    commit_all(estate, "extra")
+    git(estate, "mv", "projects/net/extra.txt", "projects/other/extra.txt")
+    assert reasons(estate, base="HEAD") == {
+        "net": ["own files: projects/net/extra.txt"],
+        "other": ["own files: projects/other/extra.txt"],
+        "app": ["depends on net (selected)"],
+        "web": ["depends on app (selected)"],
+    }
+
+
 def test_dependency_pins_select_everything(estate: Path) -> None:
     (estate / "uv.lock").write_text("version = 1\n", encoding="utf-8")
     found = reasons(estate)
@@ -188,6 +200,10 @@ def test_plan_changed_explains_and_json_carries_the_reasons(
     ]
     assert data["changes"]["selected"]["web"] == ["depends on app (selected)"]
     assert data["changes"]["files"] == ["lib/fixlib/naming.py"]
+
+    assert main(["graph", "--root", str(estate), "--changed", "--format", "dot"]) == 0
+    dot = capsys.readouterr().out
+    assert '"app" -> "web"' in dot and '"net"' not in dot and '"other"' not in dot
 
 
 def test_conflicting_options_are_refused(estate: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -139,6 +139,7 @@ def _literals(tree: ast.AST) -> set[str]:
     """String literals of a module, whole and split on ``/`` (``"schemas/x.json"`` names both parts)."""
     found: set[str] = set()
     for node in ast.walk(tree):
+        # Long strings are prose (docstrings, messages), not names of files.
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
             found.add(node.value)
             found.update(part for part in node.value.split("/") if part)
@@ -165,6 +166,7 @@ class SharedLibrary:
     """Module name -> the string literals in its source (how package data is tied to modules)."""
     data_files: tuple[Path, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    """Problems that do not stop a run (a named root that does not exist)."""
     _owners: dict[Path, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
