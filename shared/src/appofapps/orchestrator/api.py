@@ -9,8 +9,9 @@ from pathlib import Path
 from appofapps.engine.backend import environment_env
 from appofapps.engine.bootstrap import Engine, bootstrap
 from appofapps.orchestrator import estate_lint, output_contracts
+from appofapps.orchestrator.changes import Changes, changed_graph, detect
 from appofapps.orchestrator.discovery import discover
-from appofapps.orchestrator.graph import StackGraph, build_graph
+from appofapps.orchestrator.graph import GraphError, StackGraph, build_graph
 from appofapps.orchestrator.model import Estate
 from appofapps.orchestrator.progress import Progress
 from appofapps.orchestrator.report import RunReport
@@ -28,6 +29,10 @@ class Selection:
     with_dependents: bool = False
     organization: str | None = None
     """Organisation part of stack names; default ``organization`` (the file backend's) or APPOFAPPS_ORGANIZATION."""
+    changed: bool = False
+    """Select the stacks affected by changes since ``base`` (see orchestrator.changes), and their dependents."""
+    base: str | None = None
+    """Git ref to count changes from (its merge-base with HEAD); default origin/main, else main, else HEAD~1."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class Plan:
     estate: Estate
     graph: StackGraph
     full: StackGraph = field(repr=False)
+    changes: Changes | None = None
 
     def levels(self) -> list[list[str]]:
         return self.graph.levels()
@@ -51,6 +57,8 @@ class Plan:
                 lines.append(
                     f"  {self.graph.stack(name):<50} {project.relpath(self.estate.root):<32} after: {after}"
                 )
+        if self.changes is not None:
+            lines.extend(self.changes.lines([name for level in self.graph.levels() for name in level]))
         lines.extend(f"warning: {w}" for w in self.estate.warnings)
         return "\n".join(lines)
 
@@ -59,6 +67,18 @@ def plan(root: Path, environment: str, selection: Selection = Selection()) -> Pl
     """Discover the estate and order one environment; raises DiscoveryError / GraphError, runs no engine."""
     estate = discover(root)
     full = build_graph(estate, environment, selection.organization or default_organization())
+    if selection.changed:
+        if selection.only:
+            raise GraphError(
+                "--changed chooses the stacks itself: leave out --only (--exclude still applies)"
+            )
+        changes = detect(estate, full, selection.base)
+        graph = changed_graph(
+            full, changes, list(selection.exclude), with_dependencies=selection.with_dependencies
+        )
+        return Plan(estate=estate, graph=graph, full=full, changes=changes)
+    if selection.base is not None:
+        raise GraphError(f"--base {selection.base} only applies with --changed")
     graph = full.select(
         selection.only,
         selection.exclude,
@@ -90,6 +110,8 @@ def run(
         output_contracts.require(
             planned.estate, planned.graph, env=env, engine_bin=engine.bin_dir, deploying=deploying
         )
+    if planned.estate.shared_library is not None:
+        env = planned.estate.shared_library.program_env(env)
     orchestrator = Orchestrator(
         planned.estate,
         planned.graph,
@@ -101,4 +123,6 @@ def run(
         full_graph=planned.full,
     )
     orchestrator.report.notes.extend(f"warning: {warning}" for warning in planned.estate.warnings)
+    if planned.changes is not None:
+        orchestrator.report.notes.extend(planned.changes.lines(planned.graph.projects))
     return orchestrator.run()

@@ -44,6 +44,19 @@ def _common(parser: argparse.ArgumentParser, *, env_required: bool) -> None:
     parser.add_argument("--exclude", action="append", default=[], metavar="PROJECT", help="leave these out")
     parser.add_argument("--with-dependencies", action="store_true", help="add what the selection depends on")
     parser.add_argument("--with-dependents", action="store_true", help="add what depends on the selection")
+    parser.add_argument(
+        "--changed",
+        action="store_true",
+        help="select the stacks affected by changes since --base (own files, imported shared modules, "
+        "dependency pins) and their dependents",
+    )
+    parser.add_argument(
+        "--base",
+        default=None,
+        metavar="REF",
+        help="with --changed: count changes from the merge-base of HEAD and REF "
+        "(default: origin/main, else main, else HEAD~1)",
+    )
 
 
 def _selection(args: argparse.Namespace) -> Selection:
@@ -53,6 +66,8 @@ def _selection(args: argparse.Namespace) -> Selection:
         with_dependencies=args.with_dependencies,
         with_dependents=args.with_dependents,
         organization=args.org,
+        changed=args.changed,
+        base=args.base,
     )
 
 
@@ -79,6 +94,8 @@ def _plan(args: argparse.Namespace) -> int:
                 for name in planned.graph.projects
             },
         }
+        if planned.changes is not None:
+            data["changes"] = planned.changes.as_json()
         print(json.dumps(data, indent=2))
     else:
         print(planned.text())

@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from appofapps.orchestrator.imports import SharedLibrary
 from appofapps.orchestrator.model import DiscoveryError, Estate, OutputRead, Project, Reference
 
 DECLARATION_FILE = "estate.yaml"
@@ -275,10 +276,11 @@ class _CodeScan(ast.NodeVisitor):
             self.export_computed.append(f"{where} export({ast.unparse(arg)}, ...)")
 
 
-def _scan_file(path: Path, rel: str, contracts: dict[str, str]) -> _CodeScan:
+def _scan_file(path: Path, rel: str, contracts: dict[str, str]) -> tuple[_CodeScan, ast.Module]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     scan = _CodeScan(rel, contracts)
-    scan.visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
-    return scan
+    scan.visit(tree)
+    return scan, tree
 
 
 class _SharedScans:
@@ -304,7 +306,7 @@ class _SharedScans:
             origin = spec.origin if spec is not None else None
             if origin and origin.endswith(".py"):
                 try:
-                    self._cache[name] = _scan_file(
+                    self._cache[name], _ = _scan_file(
                         Path(origin), name.replace(".", "/") + ".py", self.contracts
                     )
                 except (OSError, SyntaxError, ValueError):
@@ -347,12 +349,14 @@ def _add_outputs(project: Project, scan: _CodeScan, suffix: str) -> None:
 
 def _infer_from_code(
     project: Project, root: Path, contracts: dict[str, str], shared: _SharedScans, problems: list[str]
-) -> None:
+) -> dict[Path, ast.Module]:
+    """Reads the project's references; returns its parsed Python files."""
     modules: set[str] = set()
+    trees: dict[Path, ast.Module] = {}
     for path in _python_files(project.path):
         rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
         try:
-            scan = _scan_file(path, rel, contracts)
+            scan, trees[path] = _scan_file(path, rel, contracts)
         except (OSError, SyntaxError, ValueError) as error:
             problems.append(f"{project.name}: cannot parse {path}: {error}")
             continue
@@ -372,6 +376,7 @@ def _infer_from_code(
             f"read statically; declare its dependencies in {project.relpath(root)}/{DECLARATION_FILE} "
             "(depends_on: [...]) or name the stack literally"
         )
+    return trees
 
 
 # ---------------------------------------------------------------- inference from stack config
@@ -542,8 +547,16 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
         )
     environments = set(estate.environments)
     shared = _SharedScans(contracts)
+    try:
+        library = SharedLibrary.load(root)
+    except DiscoveryError as error:
+        library = SharedLibrary()
+        problems.extend(error.problems)
+    estate.shared_library = library if library.roots else None
+    estate.warnings.extend(library.warnings)
     for project in projects.values():
-        _infer_from_code(project, root, contracts, shared, problems)
+        trees = _infer_from_code(project, root, contracts, shared, problems)
+        project.shared_modules = library.used_by(project.path, trees)
         _infer_from_config(project, environments, problems)
     _check(estate, problems)
     return estate, problems

@@ -54,3 +54,37 @@ def actor(root: Path) -> str:
     if name or email:
         return f"{name or '-'} <{email or '-'}>"
     return getpass.getuser()
+
+
+# ---------------------------------------------------------------- change detection's questions
+
+
+def top_level(root: Path) -> Path | None:
+    """The checkout's top directory, or None outside git."""
+    found = _git(root, "rev-parse", "--show-toplevel")
+    return Path(found).resolve() if found else None
+
+
+def commit_of(root: Path, ref: str) -> str | None:
+    """The commit ``ref`` names, or None when it names none (unknown branch, HEAD~1 of a first commit)."""
+    return _git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+
+
+def merge_base(root: Path, one: str, other: str) -> str | None:
+    """The best common ancestor of two commits, or None when they share no history."""
+    return _git(root, "merge-base", one, other)
+
+
+def changed_since(root: Path, base: str) -> list[Path] | None:
+    """Absolute paths that differ between commit ``base`` and the working tree, plus untracked files that are
+    not ignored: committed, staged and unstaged changes alike. A rename counts as its old and its new path.
+    None outside git."""
+    top = top_level(root)
+    if top is None:
+        return None
+    diff = _git(top, "diff", "--name-only", "--no-renames", "-z", base, "--")
+    untracked = _git(top, "ls-files", "--others", "--exclude-standard", "-z")
+    if diff is None or untracked is None:
+        return None
+    names = {name for name in [*diff.split("\0"), *untracked.split("\0")] if name}
+    return sorted(top / name for name in names)

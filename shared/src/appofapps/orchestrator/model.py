@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from appofapps.orchestrator.imports import SharedLibrary
 
 
 class OrchestratorError(RuntimeError):
@@ -78,6 +82,8 @@ class Project:
     """References whose target is computed at run time (where found); the declaration must cover them."""
     imports_shared: bool = False
     """Whether its code imports the estate's shared library (a change there may change this stack)."""
+    shared_modules: frozenset[str] = frozenset()
+    """The modules of the shared source roots its program loads, transitively (see orchestrator.imports)."""
     config_dir: Path | None = None
     """Where its stack files live when Pulumi.yaml sets ``stackConfigDir``."""
     reads: list[OutputRead] = field(default_factory=list)
@@ -113,6 +119,8 @@ class Estate:
     root: Path
     projects: dict[str, Project]
     warnings: list[str] = field(default_factory=list)
+    shared_library: SharedLibrary | None = None
+    """The shared source roots' modules and imports; None when the estate names none."""
 
     @property
     def environments(self) -> list[str]:

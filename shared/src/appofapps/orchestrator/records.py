@@ -1,6 +1,6 @@
 """What the orchestrator last deployed, so a rerun skips stacks already up to date.
 
-A stack is up to date when its fingerprint (its project files, its stack file, the shared library it imports,
+A stack is up to date when its fingerprint (its project files, its stack file, the shared modules it imports,
 the engine and SDK versions, and the deploy records of its dependencies) equals the one recorded at its last
 successful deploy by this tool, AND the backend's newest update of that stack is still that successful deploy
 (nobody ran `pulumi up`, `refresh` or `destroy` on it since). Either test failing means: deploy it.
@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from appofapps.orchestrator.discovery import SKIP_DIRS
+from appofapps.orchestrator.imports import SharedLibrary
 from appofapps.orchestrator.model import Project
 
 # Installed SDK versions decide provider plugin versions, so an upgrade must redeploy.
@@ -53,15 +54,18 @@ def _files(project: Project, environment: str) -> list[Path]:
     return found
 
 
-def shared_library_digest() -> str:
-    """Hash of the shared library's modules that stacks import (the orchestrator itself excluded)."""
-    package = Path(__file__).resolve().parents[1]
+def shared_digest(project: Project, library: SharedLibrary | None) -> str:
+    """Hash of the shared modules (and their data files) this project's program loads; "" when none.
+
+    Only what the project really imports counts, so a change to an unrelated shared module redeploys nothing.
+    """
+    if library is None or not project.shared_modules:
+        return ""
     digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        rel = path.relative_to(package).as_posix()
-        if rel.startswith(("orchestrator/", "engine/")) or rel == "cli.py" or "__pycache__" in rel:
-            continue
-        digest.update(rel.encode())
+    for path in library.files_of(project.shared_modules):
+        root = library.root_of(path)
+        digest.update((path.relative_to(root) if root else path).as_posix().encode())
+        digest.update(b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -86,8 +90,7 @@ def fingerprint(
 ) -> str:
     digest = hashlib.sha256()
     digest.update(f"{project.name}\0{environment}\0{engine_version}\0{sdk_versions()}\0".encode())
-    if project.imports_shared:
-        digest.update(shared_digest.encode())
+    digest.update(f"shared:{shared_digest}\0".encode())
     for path in _files(project, environment):
         digest.update(
             path.relative_to(project.path).as_posix().encode() if path.is_relative_to(project.path) else b""

@@ -32,7 +32,7 @@ from appofapps.orchestrator.graph import StackGraph
 from appofapps.orchestrator.locks import EnvironmentLock, current_command, meta_dir
 from appofapps.orchestrator.model import Estate, Interrupted, OrchestratorError, Project
 from appofapps.orchestrator.progress import PlainProgress, Progress
-from appofapps.orchestrator.records import DeployRecords, fingerprint, shared_library_digest
+from appofapps.orchestrator.records import DeployRecords, fingerprint, shared_digest
 from appofapps.orchestrator.report import PROCEEDS, Drift, RunReport, StackResult, Status
 from appofapps.orchestrator.retry import Failure, RetryPolicy, classify
 
@@ -126,7 +126,6 @@ class Orchestrator:
         self.stop = threading.Event()
         self._signals = 0
         self.records = DeployRecords(meta_dir(estate.root, self.backend, graph.environment) / "deployed.json")
-        self._shared_digest = shared_library_digest()
         order = graph.levels()
         if options.operation is Operation.DESTROY:
             order = list(reversed(order))
@@ -458,7 +457,7 @@ class Orchestrator:
             self.graph.environment,
             engine_version=self.engine_version,
             dependencies=deps,
-            shared_digest=self._shared_digest,
+            shared_digest=shared_digest(project, self.estate.shared_library),
         )
         record = self.records.get(project.name)
         if record is not None and record.fingerprint == print_ and not self.options.force:
