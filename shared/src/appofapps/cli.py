@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from appofapps.delivery.commands import add_commands as add_delivery_commands
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
 from appofapps.orchestrator.commands import add_commands
 
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("bootstrap", help="provide the pinned Pulumi engine").set_defaults(run=_bootstrap)
     add_commands(commands)
+    add_delivery_commands(commands)
     return parser
 
 
