@@ -68,14 +68,22 @@ def _new_app(args: argparse.Namespace) -> int:
     )
     try:
         created = create(args.root, request)
-        generated = regenerate(args.root)
-    except (ScaffoldError, ManifestError, codeowners.OwnersError, OrchestratorError) as error:
+    except (ScaffoldError, ManifestError, OrchestratorError) as error:
         print(f"new-app {request.key} refused: {error}", file=sys.stderr)
         return EXIT_INVALID
     root = args.root.resolve()
     print(f"created {request.key} (project {request.project}):")
     for path in created.files:
         print(f"  {path.relative_to(root)}")
+    try:
+        generated = regenerate(args.root)
+    except (codeowners.OwnersError, OrchestratorError, ValueError) as error:
+        print(
+            f"but CODEOWNERS and the distributed workflow could not be refreshed: {error}\n"
+            "fix that, then run `nox -s codeowners` and `nox -s workflow-staging`",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
     for outcome, _ in generated:
         if outcome.changed:
             print(f"  updated {outcome.path.relative_to(root)}")
