@@ -13,6 +13,7 @@ from appofapps.delivery.scaffold import NewApp, ScaffoldError, app_test_path, cr
 from appofapps.manifest import load_estate
 from appofapps.orchestrator.api import plan
 from appofapps.orchestrator.discovery import discover
+from appofapps.orchestrator.model import DiscoveryError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -133,3 +134,14 @@ def test_the_cli_refuses_with_exit_2_and_says_why(
     assert main(["new-app", "payments", "api", "--root", str(repo_copy)]) == 2
     assert "new-app payments/api refused:" in capsys.readouterr().err
     assert sorted(discover(repo_copy).projects) == sorted(discover(REPO).projects)
+
+
+def test_an_aggregator_declares_every_app_with_one_checked_flag(repo_copy: Path) -> None:
+    root_dir = repo_copy / "platform" / "root"
+    declared = {ref.project for ref in discover(repo_copy).projects["estate-root"].declared or []}
+    assert declared == {m.project for m in load_estate(repo_copy).apps.values()}
+    (root_dir / "estate.yaml").write_text("depends_on_every_app: yes please\n", encoding="utf-8")
+    with pytest.raises(
+        DiscoveryError, match=r"platform/root/estate.yaml: depends_on_every_app must be true or false"
+    ):
+        discover(repo_copy)
