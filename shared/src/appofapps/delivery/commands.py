@@ -34,26 +34,18 @@ def _report(outcome: Outcome, *, check: bool, regenerate: str) -> int:
     return 0
 
 
-def regenerate(root: Path, *, check: bool = False) -> list[tuple[Outcome, str]]:
-    """Every generated file of the estate: CODEOWNERS and the committed distributed workflows."""
+def regenerate(root: Path) -> list[Outcome]:
+    """Rewrite the estate's generated files that exist (CODEOWNERS, committed distributed workflows)."""
     root = root.resolve()
-    outcomes = [
-        (
-            write_or_check(root / codeowners.CODEOWNERS_PATH, codeowners.render(root), check=check),
-            "nox -s codeowners",
-        )
-    ]
-    for environment in DISTRIBUTED_ENVIRONMENTS:
+    outcomes = []
+    if (root / codeowners.CODEOWNERS_PATH).exists():
         outcomes.append(
-            (
-                write_or_check(
-                    root / workflows.workflow_path(environment),
-                    workflows.render(root, environment),
-                    check=check,
-                ),
-                f"nox -s workflow-{environment}",
-            )
+            write_or_check(root / codeowners.CODEOWNERS_PATH, codeowners.render(root), check=False)
         )
+    for environment in DISTRIBUTED_ENVIRONMENTS:
+        path = root / workflows.workflow_path(environment)
+        if path.exists():
+            outcomes.append(write_or_check(path, workflows.render(root, environment), check=False))
     return outcomes
 
 
@@ -84,7 +76,7 @@ def _new_app(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INVALID
-    for outcome, _ in generated:
+    for outcome in generated:
         if outcome.changed:
             print(f"  updated {outcome.path.relative_to(root)}")
     print(

@@ -92,7 +92,7 @@ def _team_value(values: Mapping[str, set[str]], what: str, team: str, flag: str)
 
 
 def _plan(root: Path, request: NewApp) -> dict[str, str]:
-    """Every file of the new app, relative to root -> content; raises ScaffoldError naming the problem."""
+    """File name in the app directory -> content; raises ScaffoldError naming the problem."""
     _check_label("team", request.team)
     _check_label("app", request.name)
     if len(request.project) > MAX_PROJECT_LENGTH:
