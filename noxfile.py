@@ -144,3 +144,24 @@ def benchmark(session: nox.Session) -> None:
         *session.posargs,
         external=True,
     )
+
+
+# ---------------------------------------------------------------- delivery: new apps and generated CI files
+
+
+@nox.session(name="new-app", default=False)
+def new_app(session: nox.Session) -> None:
+    """Scaffold an app: `-- <team> <app> [--image REPO:TAG] [--calls TEAM/APP ...] [--owner EMAIL]`."""
+    estate(session, "new-app", "--root", str(ROOT), *session.posargs)
+
+
+@nox.session(default=False)
+def codeowners(session: nox.Session) -> None:
+    """Write .github/CODEOWNERS from the manifests' owners (`-- --check` fails if it is out of date)."""
+    estate(session, "codeowners", "--root", str(ROOT), *session.posargs)
+
+
+@nox.session(name="workflow-staging", default=False)
+def workflow_staging(session: nox.Session) -> None:
+    """Write staging's graph as a workflow, one job per stack (`-- --check` fails if it is out of date)."""
+    estate(session, "workflow", "--root", str(ROOT), "--env", "staging", *session.posargs)

@@ -9,10 +9,14 @@ from appofapps.components.cluster import Cluster, ClusterArgs
 from appofapps.components.tenancy import Tenancy, TenancyArgs
 from appofapps.contracts import CLUSTER, NETWORKING, export
 from appofapps.engine.pins import repo_root
+from appofapps.manifest import load_estate
 from appofapps.stackrefs import Upstream, UpstreamError
 
 settings = config.cluster()
 common = settings.common
+root = repo_root(Path(__file__).parent)
+# Every team with an app gets its namespace: a new team needs no edit here (apps/<team>/<app>/app.yaml is enough).
+teams = load_estate(root).teams
 tags.register(team="platform", app="cluster", environment=common.environment, cost_centre=common.cost_centre)
 
 network = Upstream(NETWORKING)
@@ -53,7 +57,7 @@ if common.aws:
         "oidc_issuer": cluster.oidc_issuer,
     }
 else:
-    kube = k8s.rendering("cluster", common.environment, common.project, repo_root(Path(__file__).parent))
+    kube = k8s.rendering("cluster", common.environment, common.project, root)
     # Local stand-ins: no API server and no OIDC provider exist; empty values make any use of them obvious.
     values = {
         "cluster_name": f"local-{common.environment}",
@@ -66,7 +70,7 @@ else:
 tenancy = Tenancy(
     "tenancy",
     TenancyArgs(
-        teams=settings.teams,
+        teams=teams,
         kube=kube,
         quota_cpu=settings.quota.cpu,
         quota_memory=settings.quota.memory,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,10 @@ def test_renaming_a_contract_key_is_reported_with_both_projects_and_the_key(
     report = static(REPO_ROOT)
     assert len(report.problems) == 1
     problem = report.problems[0]
-    assert problem.startswith("platform-cluster (platform/cluster/__main__.py:34 network.require(")
+    # The consumer's file and line, then the call: `platform-cluster (platform/cluster/__main__.py:<n> network.require(`.
+    assert re.match(r"platform-cluster \(platform/cluster/__main__\.py:\d+ network\.require\(", problem), (
+        problem
+    )
     assert "requires output 'private_subnet_ids' of platform-networking" in problem
     assert "'private_subnets'" in problem and "contract NETWORKING" in problem
 

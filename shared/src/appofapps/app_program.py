@@ -48,7 +48,7 @@ def run(project_dir: Path) -> App:
         if manifest.team not in namespaces:
             raise UpstreamError(
                 f"{consumer} needs a namespace for team {manifest.team!r} from {cluster.name} output 'namespaces' "
-                f"(teams there: {sorted(namespaces)}); add the team to platform-cluster:teams"
+                f"(teams there: {sorted(namespaces)}); deploy platform-cluster first (it makes one per team with an app)"
             )
         return str(namespaces[manifest.team])
 

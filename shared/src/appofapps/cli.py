@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from appofapps.delivery.commands import add_commands as add_delivery_commands
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
 from appofapps.orchestrator.check_commands import add_check_commands
 from appofapps.orchestrator.commands import add_commands
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("bootstrap", help="provide the pinned Pulumi engine").set_defaults(run=_bootstrap)
     add_commands(commands)
     add_check_commands(commands)
+    add_delivery_commands(commands)
     return parser
 
 

@@ -205,7 +205,6 @@ class ClusterConfig:
     node_min: int
     node_desired: int
     node_max: int
-    teams: list[str]
     quota: Quota
 
 
@@ -226,9 +225,6 @@ def cluster() -> ClusterConfig:
             raise reader.fail("publicAccessCidrs", f"holds {cidr}, which opens the API to the internet")
     node_min = reader.integer("nodeMin", 2, 1, 100)
     node_max = reader.integer("nodeMax", 4, node_min, 100)
-    teams = reader.strings("teams")
-    if not teams:
-        raise reader.fail("teams", "must list at least one team")
     return ClusterConfig(
         common=settings,
         kubernetes_version=reader.string("kubernetesVersion"),
@@ -238,7 +234,6 @@ def cluster() -> ClusterConfig:
         node_min=node_min,
         node_desired=reader.integer("nodeDesired", node_min, node_min, node_max),
         node_max=node_max,
-        teams=teams,
         quota=Quota(
             cpu=reader.string("quotaCpu", "8"),
             memory=reader.string("quotaMemory", "16Gi"),

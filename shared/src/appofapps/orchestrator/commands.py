@@ -24,6 +24,7 @@ from appofapps.orchestrator.move import describe, move_state
 from appofapps.orchestrator.progress import make_progress, print_final
 from appofapps.orchestrator.retry import RetryPolicy
 from appofapps.orchestrator.runner import Operation, RunOptions
+from appofapps.orchestrator.summary import append_markdown
 
 EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = 1, 2, 3, 130
 RENDERED_DIRNAME = ".rendered"
@@ -151,6 +152,8 @@ def _run(args: argparse.Namespace) -> int:
     if operation is Operation.DEPLOY and rendered.is_dir():
         where.append(f"rendered manifests: {rendered}")
     print_final(report, console, where=where)
+    if args.summary_markdown:
+        append_markdown(report, args.summary_markdown)
     if report.interrupted:
         return EXIT_INTERRUPTED
     return 0 if report.ok else EXIT_FAILED
@@ -220,6 +223,9 @@ def add_commands(commands: Any) -> None:
         sub.add_argument("--message", default=None, help="update message recorded in the stack history")
         sub.add_argument("--report", type=Path, default=None, help="JSON report path (default: .reports/...)")
         sub.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+        sub.add_argument(
+            "--summary-markdown", type=Path, default=None, metavar="PATH", help="append the table as Markdown"
+        )
         if operation is Operation.DEPLOY:
             sub.add_argument("--force", action="store_true", help="deploy every stack, even unchanged ones")
         if operation is Operation.REFRESH:

@@ -2,7 +2,8 @@
 
 Dependencies come from two places that must agree:
 
-* declared: ``estate.yaml`` (``depends_on: [project, ...]``) beside Pulumi.yaml, or an app's ``app.yaml``
+* declared: ``estate.yaml`` (``depends_on: [project, ...]``, or ``depends_on_every_app: true`` for an
+  aggregator, so a new app needs no edit there) beside Pulumi.yaml, or an app's ``app.yaml``
   (``calls: ["<team>/<app>", ...]``; every app implicitly follows ``platform-cluster``);
 * inferred: ``Upstream(<CONTRACT>)`` and ``pulumi.StackReference("<org>/<project>/<stack>")`` calls in the
   project's Python files and in the shared-library modules they import (read with ``ast``, never executed),
@@ -36,6 +37,7 @@ from appofapps.orchestrator.imports import SharedLibrary
 from appofapps.orchestrator.model import DiscoveryError, Estate, OutputRead, Project, Reference
 
 DECLARATION_FILE = "estate.yaml"
+EVERY_APP_KEY = "depends_on_every_app"
 APP_MANIFEST = "app.yaml"
 # Every app runs on the cluster, so it follows it even though its manifest does not say so.
 APP_IMPLICIT_DEPENDENCY = "platform-cluster"
@@ -452,6 +454,24 @@ def _declared(project_dir: Path, problems: list[str]) -> list[Reference] | None:
     return refs
 
 
+def _declare_every_app(projects: dict[str, Project], problems: list[str]) -> None:
+    """Expand ``depends_on_every_app: true`` into one declared dependency per app project."""
+    apps = sorted(name for name, project in projects.items() if (project.path / APP_MANIFEST).exists())
+    for project in projects.values():
+        estate_file = project.path / DECLARATION_FILE
+        if not estate_file.exists():
+            continue
+        data = _load_yaml(estate_file, problems)
+        flag = data.get(EVERY_APP_KEY, False) if isinstance(data, dict) else False
+        if not isinstance(flag, bool):
+            problems.append(f"{estate_file}: {EVERY_APP_KEY} must be true or false, not {flag!r}")
+        elif flag:
+            every = [
+                Reference(app, f"{DECLARATION_FILE} {EVERY_APP_KEY}") for app in apps if app != project.name
+            ]
+            project.declared = [*(project.declared or []), *every]
+
+
 def _check(estate: Estate, problems: list[str]) -> None:
     names = set(estate.projects)
     for project in estate.projects.values():
@@ -528,6 +548,7 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
             declared=_declared(project_dir, problems),
             config_dir=config_dir if config_dir != project_dir else None,
         )
+    _declare_every_app(projects, problems)
     estate = Estate(root=root, projects=projects)
     for name, runtime in sorted(runtimes.items()):
         if runtime != "python" and projects[name].declared is None:

@@ -1,0 +1,1 @@
+"""Delivery: scaffolding new apps and the generated files CI runs from (workflows, CODEOWNERS)."""
