@@ -32,6 +32,7 @@ from appofapps.orchestrator.engine_command import TrackedPulumiCommand
 from appofapps.orchestrator.graph import StackGraph
 from appofapps.orchestrator.locks import EnvironmentLock, current_command, meta_dir
 from appofapps.orchestrator.model import Estate, Interrupted, OrchestratorError, Project
+from appofapps.orchestrator.preflight import preflight
 from appofapps.orchestrator.progress import PlainProgress, Progress
 from appofapps.orchestrator.records import DeployRecords, fingerprint, shared_library_digest
 from appofapps.orchestrator.report import PROCEEDS, Drift, RunReport, StackResult, Status
@@ -166,6 +167,7 @@ class Orchestrator:
 
     def run(self) -> RunReport:
         """Take the environment lock, run every stack, write the report; returns it (see ``report.ok``)."""
+        preflight(self.estate, self.graph, self.env)  # refusals come before the lock and any engine
         lock = EnvironmentLock(self.estate.root, self.backend, self.graph.environment, current_command())
         with lock, self._signal_handlers():
             if self.options.operation is Operation.DESTROY:
