@@ -29,6 +29,17 @@ class PassphraseError(Exception):
     """A stack's passphrase is missing, wrong, or its stack file's salt is unreadable; the message names the file."""
 
 
+class IncorrectPassphrase(PassphraseError):
+    """The passphrase does not open the stack file's salt."""
+
+    def __init__(self, stack_file: Path) -> None:
+        super().__init__(
+            f"incorrect passphrase for {stack_file}: PULUMI_CONFIG_PASSPHRASE (or the file "
+            "PULUMI_CONFIG_PASSPHRASE_FILE names) does not open its encryptionsalt"
+        )
+        self.stack_file = stack_file
+
+
 @dataclass(frozen=True)
 class PassphraseStack:
     """What a stack file says about its passphrase secrets provider."""
@@ -90,7 +101,4 @@ def check(stack: PassphraseStack, passphrase: str | None) -> None:
     except (InvalidTag, ValueError):
         opened = None
     if opened != VERIFICATION_PLAINTEXT:
-        raise PassphraseError(
-            f"incorrect passphrase for {stack.stack_file}: PULUMI_CONFIG_PASSPHRASE (or the file "
-            "PULUMI_CONFIG_PASSPHRASE_FILE names) does not open its encryptionsalt"
-        )
+        raise IncorrectPassphrase(stack.stack_file)

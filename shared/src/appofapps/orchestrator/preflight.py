@@ -39,7 +39,7 @@ def check_passphrases(estate: Estate, graph: StackGraph, env: Mapping[str, str])
     except passphrase.PassphraseError as error:
         raise PreflightError(str(error)) from None
 
-    def problem(stack: passphrase.PassphraseStack) -> str | None:
+    def problem(stack: passphrase.PassphraseStack) -> passphrase.PassphraseError | None:
         digest = hashlib.sha256(f"{stack.salt}\0{phrase}".encode()).hexdigest()
         with _opened_guard:
             if digest in _opened:
@@ -47,18 +47,25 @@ def check_passphrases(estate: Estate, graph: StackGraph, env: Mapping[str, str])
         try:
             passphrase.check(stack, phrase)
         except passphrase.PassphraseError as error:
-            return str(error)
+            return error
         with _opened_guard:
             _opened.add(digest)
         return None
 
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="passphrase") as pool:
         problems = [p for p in pool.map(problem, stacks) if p]
-    if problems:
-        raise PreflightError(
-            "\n".join(problems)
-            + "\nNothing ran and no lock was taken: set the right PULUMI_CONFIG_PASSPHRASE."
+    if not problems:
+        return
+    incorrect = [p.stack_file for p in problems if isinstance(p, passphrase.IncorrectPassphrase)]
+    lines = [str(p) for p in problems if not isinstance(p, passphrase.IncorrectPassphrase)]
+    if incorrect:
+        lines.append(
+            "incorrect passphrase: PULUMI_CONFIG_PASSPHRASE (or the file PULUMI_CONFIG_PASSPHRASE_FILE names) "
+            "does not open the encryptionsalt of:"
         )
+        lines.extend(f"  {stack_file}" for stack_file in incorrect)
+    lines.append("Nothing ran and no lock was taken: set the right passphrase.")
+    raise PreflightError("\n".join(lines))
 
 
 def preflight(estate: Estate, graph: StackGraph, env: Mapping[str, str]) -> None:
