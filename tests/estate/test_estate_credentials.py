@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from appofapps.credentials import Finding, scan_repository, scan_text
+import pytest
+
+from appofapps.cli import main
+from appofapps.credentials import Finding, scan_repository, scan_text, tracked_files
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,17 +19,22 @@ PEM_HEADER = "-----BEGIN " + "RSA PRIVATE KEY-----"
 GITHUB_TOKEN = "ghp_" + "A1b2" * 9
 
 
-def test_the_repository_holds_no_credential() -> None:
+def test_the_repository_holds_no_credential(capsys: pytest.CaptureFixture[str]) -> None:
     assert (REPO_ROOT / ".git").exists(), "the scan reads `git ls-files`"
     findings = scan_repository(REPO_ROOT)
     assert findings == [], "\n".join(map(str, findings))
+    assert len(tracked_files(REPO_ROOT)) > 50  # the scan really read the repository
+    assert main(["scan-credentials", "--root", str(REPO_ROOT)]) == 0
+    assert "no credentials in tracked files" in capsys.readouterr().out
 
 
 def _git(root: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
 
 
-def test_planted_credentials_are_found_by_file_line_and_kind_never_value(tmp_path: Path) -> None:
+def test_planted_credentials_are_found_by_file_line_and_kind_never_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _git(tmp_path, "init", "-q")
     files = {
         "deploy.py": f'KEY = "{ACCESS_KEY}"\n',
@@ -59,6 +67,11 @@ def test_planted_credentials_are_found_by_file_line_and_kind_never_value(tmp_pat
     ]
     for finding in findings:
         assert ACCESS_KEY not in str(finding) and "hunter2" not in str(finding)
+
+    assert main(["scan-credentials", "--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "deploy.py:1: AWS access key id" in err and "5 credential(s) in tracked files" in err
+    assert ACCESS_KEY not in err
 
 
 def test_only_plain_values_of_secret_like_stack_config_keys_are_findings() -> None:
