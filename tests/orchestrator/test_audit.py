@@ -153,29 +153,34 @@ def test_an_append_after_a_damaged_line_still_chains_and_the_damage_stays_visibl
 
 
 def test_policy_violations_on_a_stack_result_are_recorded(tmp_path: Path) -> None:
-    @dataclass
+    @dataclass(frozen=True)
     class Violation:
         policy: str
+        pack: str
         urn: str
         level: str
         message: str
 
     @dataclass
     class WithPolicy(StackResult):
-        policy: list[Violation] = field(default_factory=list)
+        policy_violations: list[Violation] = field(default_factory=list)
 
     result = WithPolicy(project="p", stack="organization/p/local", status=Status.FAILED)
-    result.policy.append(Violation("no-public-buckets", "urn:pulumi:x", "mandatory", "bucket is public"))
+    result.policy_violations.append(
+        Violation("no-public-buckets", "estate", "urn:pulumi:x", "mandatory", "public")
+    )
     entry = AuditTrail(tmp_path / "audit.jsonl").record(RUN, result)
     assert entry["policy"] == [
         {
             "policy": "no-public-buckets",
+            "pack": "estate",
             "urn": "urn:pulumi:x",
             "level": "mandatory",
-            "message": "bucket is public",
+            "message": "public",
         }
     ]
     assert entry["duration_seconds"] is None
+    assert AuditTrail(tmp_path / "audit.jsonl").record(RUN, stack_result("q"))["policy"] == []
 
 
 APPENDER = """

@@ -103,8 +103,8 @@ class AuditRun:
 
 
 def policy_results(result: StackResult) -> list[dict[str, str]]:
-    """Policy violations a StackResult carries (a ``policy`` field, when the policy feature provides one)."""
-    found: Sequence[Any] = getattr(result, "policy", None) or []
+    """Policy violations a StackResult carries, when the policy feature provides them (as dataclasses or dicts)."""
+    found: Sequence[Any] = getattr(result, "policy_violations", None) or getattr(result, "policy", None) or []
     entries = []
     for violation in found:
         raw = asdict(violation) if is_dataclass(violation) and not isinstance(violation, type) else violation

@@ -173,7 +173,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def add_commands(commands: Any) -> None:
-    """Register plan, graph, deploy, preview, refresh, destroy, unlock and audit on an argparse subparsers object."""
+    """Register plan, graph, deploy, preview, refresh, destroy, unlock and audit on argparse subparsers."""
     planner = commands.add_parser("plan", help="print the ordered levels of an environment (no engine)")
     _common(planner, env_required=False)
     planner.add_argument("--json", action="store_true", help="machine-readable output")
