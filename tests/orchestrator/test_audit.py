@@ -234,7 +234,18 @@ def test_the_audit_command_prints_and_verifies_then_fails_loudly_on_tampering(
     assert "organization/net/local" in out and "3 create" in out and "failed" in out
     assert "chain verified: 2 entries" in out
 
+    head = out.split("head: ")[1].split()[0]
+    assert head == trail.entries()[-1]["hash"]
+    trail.record(RUN, stack_result("later"))
+    assert main(["audit", "--root", str(tmp_path), "--env", "local", "--expect-head", head]) == 0
+    capsys.readouterr()
+
     lines = trail.path.read_bytes().splitlines()
+    rewrite(trail.path, lines[:1])  # the last two cut off: a shorter chain is still a valid one
+    assert main(["audit", "--root", str(tmp_path), "--env", "local"]) == 0
+    assert main(["audit", "--root", str(tmp_path), "--env", "local", "--expect-head", head]) == 1
+    assert f"at line 2: the entry with hash {head} is gone" in capsys.readouterr().err
+
     rewrite(trail.path, lines[1:])
     assert main(["audit", "--root", str(tmp_path), "--env", "local"]) == 1
     captured = capsys.readouterr()

@@ -4,7 +4,8 @@ The file lives beside the state (``locks.meta_dir``), so everyone deploying an e
 writes to, and reads, one history. Every entry carries ``prev``, the ``hash`` of the entry before it (or
 :data:`GENESIS` for the first), and its own ``hash``: sha256 over its canonical JSON without ``hash``. An edited
 line no longer matches its hash; a deleted or reordered line breaks the next one's ``prev``. Removing lines at
-the very end leaves a shorter valid chain: only a copy kept elsewhere (CI artifacts) can show that.
+the very end leaves a shorter valid chain: only a head hash kept elsewhere (a CI log, a release note) shows
+that, which ``verify(expect_head=...)`` (``appofapps audit --expect-head``) checks.
 
 Entries hold names, counts, times and git facts, never a config value, output or engine message, so the trail
 can never carry a secret. Appends take ``flock`` on the file (safe across the orchestrator's threads, each of
@@ -251,8 +252,12 @@ class AuditTrail:
             found.append(entry)
         return found
 
-    def verify(self) -> list[dict[str, Any]]:
-        """Check every hash and link of the chain; returns the entries, or raises AuditTampered."""
+    def verify(self, expect_head: str | None = None) -> list[dict[str, Any]]:
+        """Check every hash and link of the chain; returns the entries, or raises AuditTampered.
+
+        ``expect_head``: the hash of an entry seen earlier (the head printed by a former ``appofapps audit``);
+        it must still be in the chain, else lines at the end were removed or the trail was replaced.
+        """
         entries = self.entries()
         previous = GENESIS
         for number, entry in enumerate(entries, start=1):
@@ -269,6 +274,12 @@ class AuditTrail:
                     f"{_describe(entry)}",
                 )
             previous = entry["hash"]
+        if expect_head is not None and expect_head not in {entry["hash"] for entry in entries}:
+            raise AuditTampered(
+                self.path,
+                len(entries) + 1,
+                f"the entry with hash {expect_head} is gone: lines were removed from the end or the trail replaced",
+            )
         return entries
 
 

@@ -158,7 +158,7 @@ def _audit(args: argparse.Namespace) -> int:
     root = args.root.resolve()
     trail = AuditTrail.of(root, backend_url(root), args.env)
     try:
-        entries = trail.verify()
+        entries = trail.verify(expect_head=args.expect_head)
     except AuditTampered as error:
         return _fail(
             f"AUDIT TRAIL TAMPERED: {error}\nDo not trust this history; compare it with a copy.", EXIT_FAILED
@@ -169,6 +169,7 @@ def _audit(args: argparse.Namespace) -> int:
     print(f"audit trail of {args.env}: {trail.path}")
     print(render_history(entries))
     print(f"chain verified: {len(entries)} entries, none edited, deleted or reordered")
+    print(f"head: {entries[-1]['hash']} (keep it; --expect-head proves later that no entry was cut off)")
     return 0
 
 
@@ -231,4 +232,5 @@ def add_commands(commands: Any) -> None:
     audit = commands.add_parser("audit", help="print an environment's audit trail and verify its hash chain")
     audit.add_argument("--root", type=Path, default=Path.cwd())
     audit.add_argument("--env", "-e", required=True)
+    audit.add_argument("--expect-head", metavar="HASH", help="a head printed earlier: it must still be there")
     audit.set_defaults(run=_audit)
