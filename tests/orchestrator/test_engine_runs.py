@@ -19,6 +19,7 @@ from pulumi import automation as auto
 
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, OrchestratorError, RunOptions, RunReport, Selection, Status, run
+from appofapps.orchestrator.audit import AuditTrail
 from appofapps.orchestrator.locks import meta_dir
 from appofapps.orchestrator.progress import PlainProgress
 
@@ -121,6 +122,9 @@ def test_failure_skips_exactly_its_dependents_and_a_rerun_resumes(
     assert failed.error_kind == "program" and failed.attempts == 1  # program errors never retry
     assert "fixture b was told to fail" in failed.reason
     assert "organization/b/local" in report.results["c"].reason
+    trail = AuditTrail.of(root, engine_env["PULUMI_BACKEND_URL"], ENV)
+    first_run = {e["project"]: e["result"] for e in trail.verify()}
+    assert first_run == {"a": "done", "b": "failed", "c": "skipped", "d": "done"}
 
     set_config(root / "chain/b", "b", ENV, {"fail": "false"})
     resumed, log = orchestrate(engine, engine_env, root, Operation.DEPLOY, workers=2)
@@ -132,6 +136,11 @@ def test_failure_skips_exactly_its_dependents_and_a_rerun_resumes(
         "d": Status.UP_TO_DATE,
     }
     assert outputs(engine, engine_env, root / "chain/c", "organization/c/local")["value"].value == "c(b(a()))"
+    entries = trail.verify()
+    assert len({e["run_id"] for e in entries}) == 2
+    assert {e["project"]: e["result"] for e in entries[4:]} == {
+        k: str(v) for k, v in statuses(resumed).items()
+    }
 
 
 def test_a_stack_starts_when_its_own_dependencies_finish_not_its_level(
@@ -214,6 +223,10 @@ def test_the_environment_lock_refuses_a_second_run_and_ctrl_c_leaves_no_lock(
     assert stacks["slow"]["status"] == "interrupted"
     assert stacks["slow"]["lock"] == "stack lock released"
     assert stacks["after"]["status"] in ("skipped", "not-started")
+    audited = {
+        e["project"]: e["result"] for e in AuditTrail.of(root, engine_env["PULUMI_BACKEND_URL"], ENV).verify()
+    }
+    assert audited == {"slow": "interrupted", "after": stacks["after"]["status"]}
     assert "no new stack starts" in out
 
 

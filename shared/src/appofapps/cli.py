@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from appofapps.credentials import scan_repository
 from appofapps.delivery.commands import add_commands as add_delivery_commands
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
 from appofapps.orchestrator.check_commands import add_check_commands
@@ -22,10 +24,24 @@ def _bootstrap(_: argparse.Namespace) -> int:
     return 0
 
 
+def _scan_credentials(args: argparse.Namespace) -> int:
+    findings = scan_repository(args.root.resolve())
+    for finding in findings:
+        print(finding, file=sys.stderr)
+    if findings:
+        print(f"{len(findings)} credential(s) in tracked files: remove them and rotate them", file=sys.stderr)
+        return 1
+    print("no credentials in tracked files")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="appofapps", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("bootstrap", help="provide the pinned Pulumi engine").set_defaults(run=_bootstrap)
+    scan = commands.add_parser("scan-credentials", help="find credentials in the files git tracks")
+    scan.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: .)")
+    scan.set_defaults(run=_scan_credentials)
     add_commands(commands)
     add_check_commands(commands)
     add_delivery_commands(commands)

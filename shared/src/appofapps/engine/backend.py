@@ -42,6 +42,7 @@ def environment_env(root: Path, environment: str, env: dict[str, str] | None = N
     if state_dir is not None:
         state_dir.mkdir(parents=True, exist_ok=True)
     env["PULUMI_BACKEND_URL"] = url
-    if environment == LOCAL_ENVIRONMENT:
+    # A passphrase file the user names must win over the default, as it would without the default.
+    if environment == LOCAL_ENVIRONMENT and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
         env.setdefault("PULUMI_CONFIG_PASSPHRASE", LOCAL_PASSPHRASE)
     return env
