@@ -95,9 +95,10 @@ def bucket_public_access_blocked(resources: Sequence[Resource]) -> list[Finding]
 
 
 def _encrypts(rules: Any) -> bool:
+    """Whether encryption rules (a list, or the bucket's inline single ``rule``) set a default algorithm."""
     if rules is UNKNOWN:
         return True
-    for rule in rules or []:
+    for rule in [rules] if isinstance(rules, dict) else rules or []:
         if rule is UNKNOWN:
             return True
         default = (rule or {}).get("applyServerSideEncryptionByDefault")

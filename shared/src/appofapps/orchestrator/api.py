@@ -10,6 +10,8 @@ from appofapps.engine.backend import environment_env
 from appofapps.engine.bootstrap import Engine, bootstrap
 from appofapps.orchestrator.discovery import discover
 from appofapps.orchestrator.graph import StackGraph, build_graph
+from appofapps.orchestrator.guard import describe, guarded, policy_gates
+from appofapps.orchestrator.locks import meta_dir
 from appofapps.orchestrator.model import Estate
 from appofapps.orchestrator.progress import Progress
 from appofapps.orchestrator.report import RunReport
@@ -81,6 +83,12 @@ def run(
     planned = plan(root, environment, selection)
     engine = engine or bootstrap()
     env = environment_env(planned.estate.root, environment, engine.env(base_env))
+    gates = policy_gates(
+        planned.estate.root,
+        environment,
+        meta_dir(planned.estate.root, env["PULUMI_BACKEND_URL"], environment),
+    )
+    options = guarded(options, gates)
     orchestrator = Orchestrator(
         planned.estate,
         planned.graph,
@@ -92,4 +100,5 @@ def run(
         full_graph=planned.full,
     )
     orchestrator.report.notes.extend(f"warning: {warning}" for warning in planned.estate.warnings)
+    orchestrator.report.notes.extend(describe(gates, planned.estate.root))
     return orchestrator.run()

@@ -1,0 +1,94 @@
+"""The estate's policy packs, added to every preview and deploy at the level each environment asks for.
+
+A policy pack is a directory holding ``PulumiPolicy.yaml`` and its ``enforcement.yaml`` (see
+appofapps.guardrails.enforcement). staging and production must have one: policy is mandatory there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from appofapps.guardrails.enforcement import (
+    ENFORCEMENT_FILENAME,
+    PACK_FILENAME,
+    PROTECTED_ENVIRONMENTS,
+    EnforcementError,
+    Level,
+    load_enforcement,
+)
+from appofapps.orchestrator.discovery import SKIP_DIRS
+from appofapps.orchestrator.model import OrchestratorError
+from appofapps.orchestrator.runner import Operation, RunOptions
+
+GUARDED = (Operation.PREVIEW, Operation.DEPLOY)
+
+
+@dataclass(frozen=True)
+class PolicyGate:
+    """One pack enforced in one environment: the pack directory, its generated config, its level."""
+
+    pack: Path
+    config: Path
+    level: Level
+
+
+def find_packs(root: Path) -> list[Path]:
+    """Directories under ``root`` holding a PulumiPolicy.yaml, skipping caches and hidden directories."""
+    found = []
+    for current, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+        if PACK_FILENAME in files:
+            found.append(Path(current))
+    return found
+
+
+def policy_gates(root: Path, environment: str, config_dir: Path) -> list[PolicyGate]:
+    """The packs ``environment`` enforces, each with its pack config written into ``config_dir``.
+
+    Raises OrchestratorError when an enforcement file is invalid, or when a protected environment has no pack.
+    """
+    packs = find_packs(root)
+    if not packs and environment in PROTECTED_ENVIRONMENTS:
+        raise OrchestratorError(
+            f"policy is mandatory in {environment}, but {root} holds no policy pack "
+            f"({PACK_FILENAME} with an {ENFORCEMENT_FILENAME} beside it)"
+        )
+    gates = []
+    for pack in packs:
+        try:
+            enforcement = load_enforcement(pack / ENFORCEMENT_FILENAME)
+        except EnforcementError as error:
+            raise OrchestratorError(str(error)) from None
+        level = enforcement.level(environment)
+        if level is Level.DISABLED:
+            continue
+        digest = hashlib.sha256(str(pack.resolve()).encode()).hexdigest()[:12]
+        config = config_dir / f"policy-{pack.name}-{digest}.json"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps(enforcement.pack_config(environment), indent=2) + "\n", encoding="utf-8")
+        gates.append(PolicyGate(pack=pack.resolve(), config=config, level=level))
+    return gates
+
+
+def guarded(options: RunOptions, gates: list[PolicyGate]) -> RunOptions:
+    """``options`` with the estate's packs first (their configs pair with them by position), then any others."""
+    if options.operation not in GUARDED or not gates:
+        return options
+    return replace(
+        options,
+        policy_packs=[str(g.pack) for g in gates] + list(options.policy_packs),
+        policy_pack_configs=[str(g.config) for g in gates] + list(options.policy_pack_configs),
+    )
+
+
+def describe(gates: list[PolicyGate], root: Path) -> list[str]:
+    """Report notes: which packs ran, at which level."""
+    root = root.resolve()
+    return [
+        f"policy pack {gate.pack.relative_to(root) if gate.pack.is_relative_to(root) else gate.pack}: {gate.level}"
+        for gate in gates
+    ]
