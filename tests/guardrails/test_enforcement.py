@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from appofapps.cli import main
 from appofapps.guardrails.enforcement import (
     ENFORCEMENT_FILENAME,
     EnforcementError,
@@ -16,6 +17,7 @@ from appofapps.guardrails.enforcement import (
 from appofapps.guardrails.rules import RULE_NAMES
 from appofapps.orchestrator import Operation, OrchestratorError, RunOptions
 from appofapps.orchestrator.guard import find_packs, guarded, policy_gates
+from appofapps.orchestrator.records import policy_digest
 
 from .kube_estates import PACK_SOURCE, REPO_ROOT, write_pack
 
@@ -90,6 +92,13 @@ def test_a_missing_enforcement_file_is_refused(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the orchestrator's side
 
 
+def test_a_pack_without_an_enforcement_file_is_not_the_estates(tmp_path: Path) -> None:
+    pack = write_pack(tmp_path / "estate")
+    assert find_packs(tmp_path / "estate") == [pack]
+    (pack / ENFORCEMENT_FILENAME).unlink()
+    assert find_packs(tmp_path / "estate") == []
+
+
 def test_protected_environments_refuse_to_run_without_a_pack(tmp_path: Path) -> None:
     with pytest.raises(
         OrchestratorError, match=r"policy is mandatory in production, but .* holds no policy pack"
@@ -125,3 +134,25 @@ def test_estate_packs_come_first_so_their_configs_pair_with_them(tmp_path: Path)
     assert options.policy_pack_configs == [str(gates[0].config)]
     refresh = RunOptions(operation=Operation.REFRESH)
     assert guarded(refresh, gates) is refresh
+
+
+def test_a_changed_pack_or_level_makes_deployed_stacks_due_again(tmp_path: Path) -> None:
+    """Deploy records fingerprint the enforced packs: a stack deployed under other policy is not up to date."""
+    pack = write_pack(tmp_path / "estate")
+    gates = policy_gates(tmp_path / "estate", "local", tmp_path / "meta")
+    packs, configs = [str(g.pack) for g in gates], [str(g.config) for g in gates]
+    before = policy_digest(packs, configs)
+    assert before and policy_digest(packs, configs) == before
+    assert policy_digest([], []) == ""
+    (pack / ENFORCEMENT_FILENAME).write_text("environments:\n  local: advisory\n", encoding="utf-8")
+    assert policy_digest(packs, configs) != before
+
+
+def test_policy_command_lists_the_rules_in_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_pack(tmp_path / "estate")
+    assert main(["policy", "--root", str(tmp_path / "estate"), "--env", "staging"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "policy pack policy: mandatory in staging"
+    assert len(out) == 1 + len(RULE_NAMES)
+    assert any(line.split()[:2] == ["off", "eks-endpoint-private"] for line in out)
+    assert main(["policy", "--root", str(tmp_path / "empty"), "--env", "production"]) == 2

@@ -1,5 +1,6 @@
 """The estate's policy pack with the real engine: a violating Kubernetes stack is blocked in preview and in
-deploy with nothing deployed and its dependents skipped; a compliant one deploys, re-previews clean, destroys."""
+deploy with nothing deployed and its dependents skipped; a compliant one deploys, re-previews clean, destroys,
+and where the level is advisory a violating one deploys with its violations reported."""
 
 from __future__ import annotations
 
@@ -95,27 +96,33 @@ def test_violating_stack_is_blocked_in_preview_and_deploy_and_nothing_is_deploye
     assert not rendered.exists() or not list(rendered.rglob("*.yaml"))
 
 
-def test_compliant_stack_deploys_previews_clean_and_destroys(
+def test_compliant_stack_passes_and_an_advisory_level_reports_without_blocking(
     engine: Engine, engine_env: dict[str, str], backend_dir: Path, tmp_path: Path
 ) -> None:
     root = tmp_path / "estate"
-    rendered = tmp_path / "rendered"
-    write_pack(root)
-    write_kube_project(root, "kube", rendered, compliant=True)
+    pack = write_pack(root)
+    (pack / "enforcement.yaml").write_text("environments:\n  local: advisory\n", encoding="utf-8")
+    write_kube_project(root, "kube", tmp_path / "rendered", compliant=True)
+    write_kube_project(root, "loose", tmp_path / "loose", compliant=False)
 
     deploy = orchestrate(engine, engine_env, root, Operation.DEPLOY)
-    assert deploy.ok, deploy.results["kube"].reason
+    assert deploy.ok, {name: r.reason for name, r in deploy.results.items()}
+    assert "policy pack policy: advisory" in deploy.notes
     assert deploy.results["kube"].policy_violations == []
+    loose = deploy.results["loose"].policy_violations
+    assert {v.policy for v in loose} == KUBERNETES_RULES
+    assert {v.level for v in loose} == {"advisory"}
     assert deploy.results["kube"].changes.get("create") == 5  # stack, provider, namespace, policy, deployment
-    assert len(list(rendered.rglob("*.yaml"))) == 3
+    assert len(list((tmp_path / "rendered").rglob("*.yaml"))) == 3
+    assert len(list((tmp_path / "loose").rglob("*.yaml"))) == 2
 
     preview = orchestrate(engine, engine_env, root, Operation.PREVIEW)
     assert preview.ok
-    assert preview.results["kube"].policy_violations == []
-    changed = {k: n for k, n in preview.results["kube"].changes.items() if k != "same" and n}
-    assert changed == {}
+    for result in preview.results.values():
+        assert {k: n for k, n in result.changes.items() if k != "same" and n} == {}, result.project
 
     destroy = orchestrate(engine, engine_env, root, Operation.DESTROY)
     assert destroy.ok
-    assert checkpoint_resources(backend_dir, "kube") == []
-    assert not list(rendered.rglob("*.yaml"))
+    for project in ("kube", "loose"):
+        assert checkpoint_resources(backend_dir, project) == []
+    assert [f for d in ("rendered", "loose") for f in (tmp_path / d).rglob("*.yaml")] == []

@@ -18,6 +18,7 @@ from rich.console import Console
 from appofapps.engine.backend import backend_url
 from appofapps.engine.bootstrap import BootstrapError
 from appofapps.orchestrator.api import Selection, plan, run
+from appofapps.orchestrator.guard import add_policy_command
 from appofapps.orchestrator.locks import EnvironmentLock, LockHeld, current_command
 from appofapps.orchestrator.model import OrchestratorError
 from appofapps.orchestrator.progress import make_progress, print_final
@@ -202,6 +203,8 @@ def add_commands(commands: Any) -> None:
                 "--keep-stacks", action="store_true", help="keep the emptied stacks in the backend"
             )
         sub.set_defaults(run=_run)
+
+    add_policy_command(commands)
 
     unlock = commands.add_parser("unlock", help="clear an environment lock left by a dead run")
     unlock.add_argument("--root", type=Path, default=Path.cwd())

@@ -1,16 +1,19 @@
 """The estate's policy packs, added to every preview and deploy at the level each environment asks for.
 
-A policy pack is a directory holding ``PulumiPolicy.yaml`` and its ``enforcement.yaml`` (see
+An estate's policy pack is a directory holding ``PulumiPolicy.yaml`` and its ``enforcement.yaml`` (see
 appofapps.guardrails.enforcement). staging and production must have one: policy is mandatory there.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from appofapps.guardrails.enforcement import (
     ENFORCEMENT_FILENAME,
@@ -20,6 +23,8 @@ from appofapps.guardrails.enforcement import (
     Level,
     load_enforcement,
 )
+from appofapps.guardrails.model import applies
+from appofapps.guardrails.rules import RULES
 from appofapps.orchestrator.discovery import SKIP_DIRS
 from appofapps.orchestrator.model import OrchestratorError
 from appofapps.orchestrator.runner import Operation, RunOptions
@@ -37,11 +42,14 @@ class PolicyGate:
 
 
 def find_packs(root: Path) -> list[Path]:
-    """Directories under ``root`` holding a PulumiPolicy.yaml, skipping caches and hidden directories."""
+    """The estate's packs: directories under ``root`` holding a PulumiPolicy.yaml and an enforcement.yaml.
+
+    A pack without an enforcement file (a test fixture, a vendored example) is not the estate's to enforce.
+    """
     found = []
     for current, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
-        if PACK_FILENAME in files:
+        if PACK_FILENAME in files and ENFORCEMENT_FILENAME in files:
             found.append(Path(current))
     return found
 
@@ -92,3 +100,37 @@ def describe(gates: list[PolicyGate], root: Path) -> list[str]:
         f"policy pack {gate.pack.relative_to(root) if gate.pack.is_relative_to(root) else gate.pack}: {gate.level}"
         for gate in gates
     ]
+
+
+def _show(args: argparse.Namespace) -> int:
+    """``appofapps policy``: the packs an environment enforces, at which level, and every rule in force."""
+    root = args.root.resolve()
+    try:
+        packs = find_packs(root)
+        levels = {pack: load_enforcement(pack / ENFORCEMENT_FILENAME).level(args.env) for pack in packs}
+    except EnforcementError as error:
+        print(f"policy {args.env}: invalid enforcement:\n{error}", file=sys.stderr)
+        return 2
+    if not packs:
+        mandatory = args.env in PROTECTED_ENVIRONMENTS
+        print(
+            f"{root} holds no policy pack" + (f": {args.env} refuses to run without one" if mandatory else "")
+        )
+        return 2 if mandatory else 0
+    for pack, level in levels.items():
+        print(f"policy pack {pack.relative_to(root)}: {level} in {args.env}")
+    for rule in RULES:
+        scope = "" if rule.environments is None else f"  [only {', '.join(sorted(rule.environments))}]"
+        state = "on " if applies(rule, args.env) else "off"
+        print(f"  {state} {rule.name:<34} {rule.description}{scope}")
+    return 0
+
+
+def add_policy_command(commands: Any) -> None:
+    """Register ``policy`` on an argparse subparsers object."""
+    show = commands.add_parser(
+        "policy", help="list the policy rules an environment enforces, and at which level"
+    )
+    show.add_argument("--root", type=Path, default=Path.cwd(), help="estate root directory (default: .)")
+    show.add_argument("--env", "-e", default="local", help="environment name (default: local)")
+    show.set_defaults(run=_show)
