@@ -10,7 +10,7 @@ from appofapps.engine.backend import environment_env
 from appofapps.engine.bootstrap import Engine, bootstrap
 from appofapps.orchestrator.discovery import discover
 from appofapps.orchestrator.graph import StackGraph, build_graph
-from appofapps.orchestrator.guard import describe, guarded, policy_gates
+from appofapps.orchestrator.guard import GUARDED, describe, guarded, policy_gates
 from appofapps.orchestrator.locks import meta_dir
 from appofapps.orchestrator.model import Estate
 from appofapps.orchestrator.progress import Progress
@@ -83,10 +83,15 @@ def run(
     planned = plan(root, environment, selection)
     engine = engine or bootstrap()
     env = environment_env(planned.estate.root, environment, engine.env(base_env))
-    gates = policy_gates(
-        planned.estate.root,
-        environment,
-        meta_dir(planned.estate.root, env["PULUMI_BACKEND_URL"], environment),
+    # Refresh and destroy take no policy packs: only what would change the estate is judged.
+    gates = (
+        policy_gates(
+            planned.estate.root,
+            environment,
+            meta_dir(planned.estate.root, env["PULUMI_BACKEND_URL"], environment),
+        )
+        if options.operation in GUARDED
+        else []
     )
     options = guarded(options, gates)
     orchestrator = Orchestrator(
