@@ -142,7 +142,8 @@ def _opens(*cidrs: Any) -> bool:
     return any(isinstance(cidr, str) and cidr in OPEN_CIDRS for cidr in cidrs)
 
 
-def _cidrs(value: Any) -> list[Any]:
+def _as_list(value: Any) -> list[Any]:
+    """A list property, or nothing when it is absent or not known yet."""
     return list(value) if isinstance(value, list) else []
 
 
@@ -156,9 +157,9 @@ def _open_ingress(resources: Sequence[Resource]) -> list[_OpenIngress]:
     for resource in resources:
         props = resource.props
         if resource.type in SECURITY_GROUPS:
-            for rule in _cidrs(props.get("ingress")):
+            for rule in _as_list(props.get("ingress")):
                 if isinstance(rule, dict) and _opens(
-                    *_cidrs(rule.get("cidrBlocks")), *_cidrs(rule.get("ipv6CidrBlocks"))
+                    *_as_list(rule.get("cidrBlocks")), *_as_list(rule.get("ipv6CidrBlocks"))
                 ):
                     found.append(
                         _OpenIngress(
@@ -166,7 +167,7 @@ def _open_ingress(resources: Sequence[Resource]) -> list[_OpenIngress]:
                         )
                     )
         elif resource.type == SECURITY_GROUP_RULE and props.get("type") == "ingress":
-            if _opens(*_cidrs(props.get("cidrBlocks")), *_cidrs(props.get("ipv6CidrBlocks"))):
+            if _opens(*_as_list(props.get("cidrBlocks")), *_as_list(props.get("ipv6CidrBlocks"))):
                 found.append(
                     _OpenIngress(
                         resource,
@@ -265,7 +266,7 @@ def ebs_encrypted(resource: Resource) -> list[str]:
         )
     if resource.type == INSTANCE:
         disks = [("root", props.get("rootBlockDevice"))] + [
-            (str((d or {}).get("deviceName")), d) for d in _cidrs(props.get("ebsBlockDevices"))
+            (str((d or {}).get("deviceName")), d) for d in _as_list(props.get("ebsBlockDevices"))
         ]
         plain = [
             name
