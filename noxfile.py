@@ -123,6 +123,16 @@ def lint_estate(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def policy(session: nox.Session) -> None:
+    """List the policy rules each environment enforces and at which level (no engine); `-- --env staging` for one."""
+    if session.posargs:
+        estate(session, "policy", "--root", str(ROOT), *session.posargs)
+        return
+    for environment in ENVIRONMENTS:
+        estate(session, "policy", "--root", str(ROOT), "--env", environment)
+
+
+@nox.session(default=False)
 def graph(session: nox.Session) -> None:
     """Print the stack graph as Mermaid and DOT (`-- --env staging --output docs/graph` to write files)."""
     estate(session, "graph", "--root", str(ROOT), *session.posargs)

@@ -66,6 +66,9 @@ def test_local_estate_deploys_in_order_renders_valid_manifests_and_destroys_clea
 ) -> None:
     deployed = orchestrate(engine, engine_env, estate_copy, Operation.DEPLOY)
     results = deployed.results
+    # The estate's own policy pack judged every stack, mandatory in local, and found nothing.
+    assert "policy pack platform/policy: mandatory" in deployed.notes
+    assert {name: r.policy_violations for name, r in results.items() if r.policy_violations} == {}
     # Order comes from the graph, proven by the recorded times: a stack starts after its upstreams end.
     for later, earlier in [
         ("platform-cluster", "platform-networking"),

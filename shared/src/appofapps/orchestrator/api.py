@@ -12,6 +12,8 @@ from appofapps.orchestrator import estate_lint, output_contracts
 from appofapps.orchestrator.changes import Changes, changed_graph, detect
 from appofapps.orchestrator.discovery import discover
 from appofapps.orchestrator.graph import GraphError, StackGraph, build_graph
+from appofapps.orchestrator.guard import GUARDED, describe, guarded, policy_gates
+from appofapps.orchestrator.locks import meta_dir
 from appofapps.orchestrator.model import Estate
 from appofapps.orchestrator.progress import Progress
 from appofapps.orchestrator.report import RunReport
@@ -112,6 +114,17 @@ def run(
         )
     if planned.estate.shared_library is not None:
         env = planned.estate.shared_library.program_env(env)
+    # Refresh and destroy take no policy packs: only what would change the estate is judged.
+    gates = (
+        policy_gates(
+            planned.estate.root,
+            environment,
+            meta_dir(planned.estate.root, env["PULUMI_BACKEND_URL"], environment),
+        )
+        if options.operation in GUARDED
+        else []
+    )
+    options = guarded(options, gates)
     orchestrator = Orchestrator(
         planned.estate,
         planned.graph,
@@ -125,4 +138,5 @@ def run(
     orchestrator.report.notes.extend(f"warning: {warning}" for warning in planned.estate.warnings)
     if planned.changes is not None:
         orchestrator.report.notes.extend(planned.changes.lines(planned.graph.projects))
+    orchestrator.report.notes.extend(describe(gates, planned.estate.root))
     return orchestrator.run()

@@ -19,6 +19,7 @@ from appofapps.engine.backend import backend_url
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
 from appofapps.orchestrator.api import Selection, plan, run
 from appofapps.orchestrator.audit import AuditTampered, AuditTrail, render_history
+from appofapps.orchestrator.guard import add_policy_command
 from appofapps.orchestrator.locks import EnvironmentLock, LockHeld, current_command
 from appofapps.orchestrator.model import OrchestratorError
 from appofapps.orchestrator.move import describe, move_state
@@ -268,6 +269,8 @@ def add_commands(commands: Any) -> None:
         "--to-org", default=None, help="organisation of the target's stack names (Pulumi Cloud)"
     )
     mover.set_defaults(run=_move_state)
+
+    add_policy_command(commands)
 
     unlock = commands.add_parser("unlock", help="clear an environment lock left by a dead run")
     unlock.add_argument("--root", type=Path, default=Path.cwd())

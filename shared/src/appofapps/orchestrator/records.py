@@ -70,6 +70,19 @@ def shared_digest(project: Project, library: SharedLibrary | None) -> str:
     return digest.hexdigest()
 
 
+def policy_digest(packs: list[str], configs: list[str]) -> str:
+    """Hash of the policy packs a deploy enforces: their files and their per-environment configs."""
+    digest = hashlib.sha256()
+    for pack in packs:
+        digest.update(f"pack:{pack}\0".encode())
+        for path in sorted(Path(pack).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(path.relative_to(pack).as_posix().encode() + b"\0" + path.read_bytes())
+    for config in configs:
+        digest.update(f"config:{config}\0".encode() + Path(config).read_bytes())
+    return digest.hexdigest() if packs else ""
+
+
 def sdk_versions() -> str:
     versions = []
     for name in SDK_DISTRIBUTIONS:
@@ -87,10 +100,13 @@ def fingerprint(
     engine_version: str,
     dependencies: dict[str, DeployRecord | None],
     shared_digest: str,
+    policy_hash: str = "",
 ) -> str:
     digest = hashlib.sha256()
     digest.update(f"{project.name}\0{environment}\0{engine_version}\0{sdk_versions()}\0".encode())
     digest.update(f"shared:{shared_digest}\0".encode())
+    # A stack deployed under other policy has not passed this policy yet.
+    digest.update(f"policy:{policy_hash}\0".encode())
     for path in _files(project, environment):
         digest.update(
             path.relative_to(project.path).as_posix().encode() if path.is_relative_to(project.path) else b""

@@ -44,6 +44,34 @@ class Drift:
     """Names of the differing properties; never their values."""
 
 
+@dataclass(frozen=True)
+class PolicyViolation:
+    """One policy violation the engine reported; the rule's message names resources and keys, never values."""
+
+    policy: str
+    pack: str
+    urn: str
+    level: str
+    """``mandatory`` (blocks the stack) or ``advisory`` (reported only)."""
+    message: str
+
+    @property
+    def mandatory(self) -> bool:
+        return self.level == "mandatory"
+
+    @classmethod
+    def from_event(cls, event: Any) -> PolicyViolation:
+        """From the Automation API's PolicyEvent, whose message is the policy's description, then the rule's text."""
+        description, _, text = str(event.message).strip().partition("\n")
+        return cls(
+            policy=event.policy_name,
+            pack=event.policy_pack_name,
+            urn=event.resource_urn or "",
+            level=event.enforcement_level,
+            message=text.strip() or description,
+        )
+
+
 @dataclass
 class StackResult:
     project: str
@@ -62,6 +90,12 @@ class StackResult:
     log: str = ""
     lock: str = ""
     """After an interruption: whether the stack's engine lock was released."""
+    policy_violations: list[PolicyViolation] = field(default_factory=list)
+
+    def record_violation(self, violation: PolicyViolation) -> None:
+        # A deploy previews, then updates: both report the same violations once each.
+        if violation not in self.policy_violations:
+            self.policy_violations.append(violation)
 
     @property
     def duration(self) -> float | None:
@@ -153,6 +187,16 @@ def format_duration(seconds: float | None) -> str:
     return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
 
 
+def policy_note(violations: list[PolicyViolation]) -> str:
+    """``policy: 2 mandatory (container-non-root, ...), 1 advisory``: counts and the rules that fired."""
+    parts = []
+    for level in sorted({v.level for v in violations}, key=lambda level: level != "mandatory"):
+        names = sorted({v.policy for v in violations if v.level == level})
+        count = sum(1 for v in violations if v.level == level)
+        parts.append(f"{count} {level} ({', '.join(names)})")
+    return "policy: " + ", ".join(parts)
+
+
 def render_table(report: RunReport) -> Any:
     """The final table as a rich renderable: one row per stack with changes and duration."""
     from rich.table import Table
@@ -183,6 +227,8 @@ def render_table(report: RunReport) -> Any:
             note = f"drift in {len(result.drift)} resource(s); {note}".rstrip("; ")
         if result.lock:
             note = f"{note}; {result.lock}".lstrip("; ")
+        if result.policy_violations:
+            note = f"{note}; {policy_note(result.policy_violations)}".lstrip("; ")
         table.add_row(
             result.stack,
             f"[{styles[result.status]}]{result.status}[/]" if result.status in styles else str(result.status),

@@ -34,8 +34,8 @@ from appofapps.orchestrator.locks import EnvironmentLock, current_command, meta_
 from appofapps.orchestrator.model import Estate, Interrupted, OrchestratorError, Project
 from appofapps.orchestrator.preflight import preflight
 from appofapps.orchestrator.progress import PlainProgress, Progress
-from appofapps.orchestrator.records import DeployRecords, fingerprint, shared_digest
-from appofapps.orchestrator.report import PROCEEDS, Drift, RunReport, StackResult, Status
+from appofapps.orchestrator.records import DeployRecords, fingerprint, policy_digest, shared_digest
+from appofapps.orchestrator.report import PROCEEDS, Drift, PolicyViolation, RunReport, StackResult, Status
 from appofapps.orchestrator.retry import Failure, RetryPolicy, classify
 
 REPORTS_DIRNAME = ".reports"
@@ -64,6 +64,8 @@ class RunOptions:
     keep_stacks: bool = False
     """destroy: keep the emptied stacks instead of removing them (their stack files are kept either way)."""
     policy_packs: list[str] = field(default_factory=list)
+    policy_pack_configs: list[str] = field(default_factory=list)
+    """JSON configs of the first packs of ``policy_packs``, paired by position."""
     message: str | None = None
     report_path: Path | None = None
     handle_signals: bool = True
@@ -130,6 +132,9 @@ class Orchestrator:
         self.records = DeployRecords(meta_dir(estate.root, self.backend, graph.environment) / "deployed.json")
         self.audit = AuditTrail.of(estate.root, self.backend, graph.environment)
         self.audit_run = AuditRun.start(estate.root, str(options.operation), graph.environment)
+        self._policy_digest = policy_digest(options.policy_packs, options.policy_pack_configs)
+        self._stopped_before_change: set[str] = set()
+        """Stacks a deploy's policy preview failed: the engine never started their update."""
         order = graph.levels()
         if options.operation is Operation.DESTROY:
             order = list(reversed(order))
@@ -262,6 +267,10 @@ class Orchestrator:
             self.progress.note(message)
 
     @property
+    def _previewing(self) -> bool:
+        return self.options.operation is Operation.PREVIEW
+
+    @property
     def _reverse(self) -> bool:
         return self.options.operation is Operation.DESTROY
 
@@ -375,12 +384,19 @@ class Orchestrator:
         result.status = Status.FAILED
         result.error_kind = str(failure)
         result.reason = _summarize_error(text)
+        blocked = sum(1 for v in result.policy_violations if v.mandatory)
+        if blocked:
+            result.error_kind = str(Failure.POLICY)
+            unchanged = self._previewing or project.name in self._stopped_before_change
+            result.reason = f"blocked by {blocked} mandatory policy violation(s)" + (
+                "; nothing was changed" if unchanged else ""
+            )
         if failure is Failure.LOCKED:
             result.reason += (
                 f"\nanother engine holds this stack's lock (or a crashed one left it): "
                 f"`pulumi cancel --stack {result.stack} --yes` in {project.path} clears a stale one"
             )
-        if self.options.operation is Operation.PREVIEW:
+        if self.options.operation is Operation.PREVIEW and not blocked:
             missing = [dep for dep in sorted(self.graph.deps[project.name]) if not self._deployed(dep)]
             if missing:
                 result.status = Status.UNRESOLVED
@@ -408,6 +424,8 @@ class Orchestrator:
 
     def _events(self, result: StackResult, drift: list[Drift]) -> Callable[[auto.EngineEvent], None]:
         def on_event(event: auto.EngineEvent) -> None:
+            if event.policy_event is not None:
+                result.record_violation(PolicyViolation.from_event(event.policy_event))
             pre = event.resource_pre_event
             if pre is not None and pre.metadata.type != "pulumi:pulumi:Stack":
                 result.resources_planned += 1
@@ -448,7 +466,7 @@ class Orchestrator:
         if operation is Operation.DEPLOY:
             self._deploy(project, stack, result, common)
         elif operation is Operation.PREVIEW:
-            preview = stack.preview(policy_packs=self.options.policy_packs or None, **common)
+            preview = stack.preview(**self._policy(), **common)
             result.changes = _changes(preview.change_summary)
             result.status = Status.DONE
         elif operation is Operation.REFRESH:
@@ -476,6 +494,7 @@ class Orchestrator:
             engine_version=self.engine_version,
             dependencies=deps,
             shared_digest=shared_digest(project, self.estate.shared_library),
+            policy_hash=self._policy_digest,
         )
         record = self.records.get(project.name)
         if record is not None and record.fingerprint == print_ and not self.options.force:
@@ -484,16 +503,31 @@ class Orchestrator:
                 result.status = Status.UP_TO_DATE
                 result.reason = "unchanged since its last deploy"
                 return
+        if self.options.policy_packs:
+            # Resource policies run as each resource is created, stack policies after all are: only a preview
+            # can block a violating stack before anything changes.
+            try:
+                stack.preview(**self._policy(), **common)
+            except auto_errors.CommandError:
+                self._stopped_before_change.add(project.name)
+                raise
+            result.resources_planned = result.resources_done = 0
         up = stack.up(
             show_secrets=False,
             suppress_outputs=True,
             message=self.options.message,
-            policy_packs=self.options.policy_packs or None,
+            **self._policy(),
             **common,
         )
         result.changes = _changes(up.summary.resource_changes or {})
         self.records.put(project.name, print_, up.summary.version)
         result.status = Status.DONE
+
+    def _policy(self) -> dict[str, Any]:
+        return {
+            "policy_packs": self.options.policy_packs or None,
+            "policy_pack_configs": self.options.policy_pack_configs or None,
+        }
 
     def _refresh(
         self, stack: auto.Stack, result: StackResult, drift: list[Drift], common: dict[str, Any]
