@@ -58,9 +58,16 @@ def render_dir(environment: str, project: str, root: Path | None = None) -> Path
     return (root or repo_root(Path.cwd())) / RENDERED_DIRNAME / environment / project
 
 
-def rendering(name: str, environment: str, project: str, root: Path | None = None) -> Kube:
-    """A provider that writes manifests to disk instead of calling a cluster (the `local` environment)."""
+def rendering(
+    name: str, environment: str, project: str, root: Path | None = None, subdir: str | None = None
+) -> Kube:
+    """A provider that writes manifests to disk instead of calling a cluster (the `local` environment).
+
+    ``subdir`` keeps a second set of one project's objects apart (the root's Argo CD Applications).
+    """
     directory = render_dir(environment, project, root)
+    if subdir:
+        directory = directory / subdir
     provider = k8s.Provider(name, render_yaml_to_directory=str(directory))
     return Kube(provider=provider, annotations=SKIP_AWAIT, rendered_to=directory)
 
