@@ -113,6 +113,12 @@ def graph(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def audit(session: nox.Session) -> None:
+    """Print an environment's audit trail and verify its hash chain (`-- --env production`)."""
+    estate(session, "audit", "--root", str(ROOT), *session.posargs)
+
+
+@nox.session(default=False)
 def benchmark(session: nox.Session) -> None:
     """Benchmark the orchestrator against raw `pulumi up` and a sequential loop on fixture stacks (prints ratios)."""
     estate(session, "bootstrap")

@@ -18,6 +18,7 @@ from rich.console import Console
 from appofapps.engine.backend import backend_url
 from appofapps.engine.bootstrap import BootstrapError
 from appofapps.orchestrator.api import Selection, plan, run
+from appofapps.orchestrator.audit import AuditTampered, AuditTrail, render_history
 from appofapps.orchestrator.locks import EnvironmentLock, LockHeld, current_command
 from appofapps.orchestrator.model import OrchestratorError
 from appofapps.orchestrator.progress import make_progress, print_final
@@ -153,8 +154,26 @@ def _unlock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    root = args.root.resolve()
+    trail = AuditTrail.of(root, backend_url(root), args.env)
+    try:
+        entries = trail.verify()
+    except AuditTampered as error:
+        return _fail(
+            f"AUDIT TRAIL TAMPERED: {error}\nDo not trust this history; compare it with a copy.", EXIT_FAILED
+        )
+    if not entries:
+        print(f"no audit entries for {args.env} yet ({trail.path})")
+        return 0
+    print(f"audit trail of {args.env}: {trail.path}")
+    print(render_history(entries))
+    print(f"chain verified: {len(entries)} entries, none edited, deleted or reordered")
+    return 0
+
+
 def add_commands(commands: Any) -> None:
-    """Register plan, graph, deploy, preview, refresh, destroy and unlock on an argparse subparsers object."""
+    """Register plan, graph, deploy, preview, refresh, destroy, unlock and audit on an argparse subparsers object."""
     planner = commands.add_parser("plan", help="print the ordered levels of an environment (no engine)")
     _common(planner, env_required=False)
     planner.add_argument("--json", action="store_true", help="machine-readable output")
@@ -208,3 +227,8 @@ def add_commands(commands: Any) -> None:
     unlock.add_argument("--env", "-e", required=True)
     unlock.add_argument("--force", action="store_true", help="clear even if the holder may be alive")
     unlock.set_defaults(run=_unlock)
+
+    audit = commands.add_parser("audit", help="print an environment's audit trail and verify its hash chain")
+    audit.add_argument("--root", type=Path, default=Path.cwd())
+    audit.add_argument("--env", "-e", required=True)
+    audit.set_defaults(run=_audit)

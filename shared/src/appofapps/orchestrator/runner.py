@@ -27,10 +27,12 @@ from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 
 from appofapps.engine.backend import file_backend_dir
+from appofapps.orchestrator.audit import AuditRun, AuditTrail
 from appofapps.orchestrator.engine_command import TrackedPulumiCommand
 from appofapps.orchestrator.graph import StackGraph
 from appofapps.orchestrator.locks import EnvironmentLock, current_command, meta_dir
 from appofapps.orchestrator.model import Estate, Interrupted, OrchestratorError, Project
+from appofapps.orchestrator.preflight import preflight
 from appofapps.orchestrator.progress import PlainProgress, Progress
 from appofapps.orchestrator.records import DeployRecords, fingerprint, shared_library_digest
 from appofapps.orchestrator.report import PROCEEDS, Drift, RunReport, StackResult, Status
@@ -126,6 +128,8 @@ class Orchestrator:
         self.stop = threading.Event()
         self._signals = 0
         self.records = DeployRecords(meta_dir(estate.root, self.backend, graph.environment) / "deployed.json")
+        self.audit = AuditTrail.of(estate.root, self.backend, graph.environment)
+        self.audit_run = AuditRun.start(estate.root, str(options.operation), graph.environment)
         self._shared_digest = shared_library_digest()
         order = graph.levels()
         if options.operation is Operation.DESTROY:
@@ -163,6 +167,7 @@ class Orchestrator:
 
     def run(self) -> RunReport:
         """Take the environment lock, run every stack, write the report; returns it (see ``report.ok``)."""
+        preflight(self.estate, self.graph, self.env)  # refusals come before the lock and any engine
         lock = EnvironmentLock(self.estate.root, self.backend, self.graph.environment, current_command())
         with lock, self._signal_handlers():
             if self.options.operation is Operation.DESTROY:
@@ -179,6 +184,7 @@ class Orchestrator:
         self.report.write(path)
         self.report.notes.append(f"report: {path}")
         self.report.notes.append(f"engine logs: {self.log_dir}")
+        self.report.notes.append(f"audit trail: {self.audit.path} (run {self.audit_run.run_id})")
         return self.report
 
     def _refuse_orphaning_dependents(self) -> None:
@@ -224,6 +230,7 @@ class Orchestrator:
                         result.reason = f"orchestrator error: {type(error).__name__}: {error}"
                     result.ended_at = result.ended_at or time.time()
                     self.progress.changed(result)
+                    self._audit(result)
                     if result.status not in PROCEEDS and self.options.operation is not Operation.REFRESH:
                         for other in sorted(self._downstream(name) & pending):
                             pending.discard(other)
@@ -235,14 +242,25 @@ class Orchestrator:
                                 f"{result.stack}, which {result.status}"
                             )
                             self.progress.changed(results[other])
+                            self._audit(results[other])
         for name in sorted(pending):
             results[name].status = Status.NOT_STARTED
             results[name].reason = "stopped before it could start" if self.stop.is_set() else "blocked"
+            self._audit(results[name])
         if self.stop.is_set():
             self.report.interrupted = True
             for result in results.values():
                 if result.status is Status.INTERRUPTED:
                     result.lock = self._stack_lock_state(result)
+
+    def _audit(self, result: StackResult) -> None:
+        """One audit entry per stack as it finishes, so a crash keeps what had finished."""
+        try:
+            self.audit.record(self.audit_run, result)
+        except OSError as error:
+            message = f"AUDIT TRAIL NOT WRITTEN for {result.stack} ({self.audit.path}): {error}"
+            self.report.notes.append(message)
+            self.progress.note(message)
 
     @property
     def _reverse(self) -> bool:
