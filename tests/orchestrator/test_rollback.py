@@ -59,6 +59,16 @@ def test_deploys_that_never_reached_the_stack_do_not_count() -> None:
     assert choose_target(entries, "web", "local").sha == "a1"
 
 
+def test_rolling_back_twice_goes_further_back_never_forward_to_the_bad_commit() -> None:
+    entries = [entry("a1"), entry("b2"), entry("c3"), entry("b2", operation="rollback")]
+    assert choose_target(entries, "web", "local").sha == "a1"
+    entries.append(entry("a1", operation="rollback"))
+    with pytest.raises(
+        RollbackError, match=r"other than the deployed a1 and those rolled back from \(b2, c3\)"
+    ):
+        choose_target(entries, "web", "local")
+
+
 def test_a_deploy_from_a_dirty_tree_is_refused() -> None:
     entries = [entry("a1"), entry("b2", dirty=True), entry("c3")]
     with pytest.raises(RollbackError, match=r"dirty tree at b2.*--to"):

@@ -172,12 +172,20 @@ def test_a_bad_change_is_rolled_back_to_the_outputs_and_manifests_of_the_good_on
 
     # The audit trail records the commit deployed, from a clean tree: a later rollback can start from it.
     last = AuditTrail.of(repo, engine_env["PULUMI_BACKEND_URL"], "local").verify()[-1]
-    assert (last["project"], last["git_sha"], last["dirty"], last["result"]) == ("web", good, False, "done")
+    assert (last["operation"], last["project"], last["git_sha"], last["dirty"], last["result"]) == (
+        "rollback",
+        "web",
+        good,
+        False,
+        "done",
+    )
     # The worktree is gone and left nothing in the estate but its report and logs.
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert not (repo / ".state").exists()
     reports = list((repo / ".reports").glob("local-rollback-web-*.json"))
     assert len(reports) == 1
+    log = Path(done.report.results["web"].log)
+    assert log.is_file() and log.is_relative_to(repo / ".reports"), "the rollback's log is kept in the estate"
     for path in [*reports, *(repo / ".reports" / "logs").rglob("*.log")]:
         assert SECRET not in path.read_text(encoding="utf-8"), path
 

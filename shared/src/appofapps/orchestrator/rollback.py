@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,9 @@ from appofapps.orchestrator.report import RunReport
 from appofapps.orchestrator.runner import REPORTS_DIRNAME, Operation, Orchestrator, RunOptions
 
 VENV_DIRNAME = ".venv"
+# The audit trail's operation for a rollback's deploy, so history shows it and a second rollback walks further back.
+ROLLBACK_OPERATION = "rollback"
+DEPLOYS = frozenset({"deploy", ROLLBACK_OPERATION})
 # Audit results of a deploy that reached the stack (what is deployed now came from it) and of one that succeeded.
 TOUCHED = frozenset({"done", "up-to-date", "failed", "interrupted"})
 SUCCEEDED = frozenset({"done", "up-to-date"})
@@ -92,15 +96,16 @@ class Rollback:
 def choose_target(entries: Sequence[Mapping[str, Any]], project: str, environment: str) -> Target:
     """The newest successful deploy of ``project`` from another commit than the one deployed now.
 
-    "Deployed now" is the commit of the newest deploy that reached the stack, failed ones included: a bad
-    change that failed half way is what a rollback must undo.
+    "Deployed now" is the commit of the newest deploy (or rollback) that reached the stack, failed ones
+    included: a bad change that failed half way is what a rollback must undo. A commit an earlier rollback
+    moved away from is never a target, so rolling back twice goes further back instead of forward again.
     """
     history = [
         e
         for e in entries
         if e.get("project") == project and e.get("environment") == environment and e.get("result") in TOUCHED
     ]
-    deploys = [e for e in history if e.get("operation") == "deploy"]
+    deploys = [e for e in history if e.get("operation") in DEPLOYS]
     if not deploys:
         raise RollbackError(
             f"the audit trail of {environment} records no deploy of {project}: nothing to roll back "
@@ -112,9 +117,14 @@ def choose_target(entries: Sequence[Mapping[str, Any]], project: str, environmen
             "deploy it instead of rolling it back"
         )
     current = deploys[-1].get("git_sha")
+    abandoned = {
+        before.get("git_sha")
+        for before, after in pairwise(deploys)
+        if after.get("operation") == ROLLBACK_OPERATION
+    }
     for entry in reversed(deploys):
         sha = entry.get("git_sha")
-        if entry.get("result") not in SUCCEEDED or not sha or sha == current:
+        if entry.get("result") not in SUCCEEDED or not sha or sha == current or sha in abandoned:
             continue
         described = f"{entry.get('time')} by {entry.get('actor')}, run {entry.get('run_id')}"
         if entry.get("dirty"):
@@ -126,7 +136,13 @@ def choose_target(entries: Sequence[Mapping[str, Any]], project: str, environmen
         return Target(sha, f"last successful deploy before {str(current)[:12]} ({described})")
     raise RollbackError(
         f"the audit trail of {environment} records no successful deploy of {project} from a commit other than "
-        f"the deployed {str(current)[:12]}: name one with --to"
+        f"the deployed {str(current)[:12]}"
+        + (
+            f" and those rolled back from ({', '.join(sorted(str(s)[:12] for s in abandoned))})"
+            if abandoned
+            else ""
+        )
+        + ": name one with --to"
     )
 
 
@@ -198,6 +214,18 @@ def _outputs(project_dir: Path, stack: str, env: dict[str, str], engine: Engine)
     return {key: (value.secret, value.value) for key, value in outputs.items()}
 
 
+def _point_at_estate_reports(report: RunReport, linked: Path, estate: Path, path: Path) -> None:
+    """Name log files by the estate's reports directory: the worktree's link to it is about to go."""
+
+    def moved(text: str) -> str:
+        return text.replace(str(linked), str(estate))
+
+    report.notes = [moved(note) for note in report.notes]
+    for result in report.results.values():
+        result.log = moved(result.log)
+    report.write(path)
+
+
 def _changed(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> list[str] | None:
     if before is None or after is None:
         return None
@@ -222,9 +250,11 @@ def rollback(
     options = dataclasses.replace(
         options or RunOptions(Operation.DEPLOY), operation=Operation.DEPLOY, force=True
     )
-    if options.report_path is None:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-        options.report_path = root / REPORTS_DIRNAME / f"{environment}-rollback-{project}-{stamp}.json"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    report_path = (
+        options.report_path or root / REPORTS_DIRNAME / f"{environment}-rollback-{project}-{stamp}.json"
+    )
+    options.report_path = report_path
     options.message = options.message or f"rollback of {project} to {target.sha[:12]}"
     options.policy_packs = [str(Path(pack).resolve()) for pack in options.policy_packs]
     with worktree_at(root, target.sha) as checkout_root:
@@ -251,10 +281,11 @@ def rollback(
         )
         # The audit records the commit deployed, which is the worktree's, not the estate checkout's.
         orchestrator.audit_run = dataclasses.replace(
-            orchestrator.audit_run, git_sha=checkout.sha, dirty=checkout.dirty
+            orchestrator.audit_run, operation=ROLLBACK_OPERATION, git_sha=checkout.sha, dirty=checkout.dirty
         )
         orchestrator.report.notes.append(f"rollback of {project} to {target.sha} ({target.why})")
         report = orchestrator.run()
+        _point_at_estate_reports(report, checkout_root / REPORTS_DIRNAME, root / REPORTS_DIRNAME, report_path)
         after = _outputs(project_dir, stack, env, engine) if report.ok else None
         dependents = sorted(planned.full.closure([project], upwards=False) - {project})
     return Rollback(project, environment, target, report, dependents, _changed(before, after))
