@@ -80,6 +80,7 @@ OPERATIONS = {
     "preview": "Preview every stack of the {env} estate in dependency order.",
     "refresh": "Report drift of every {env} stack; changes nothing unless `-- --apply`.",
     "destroy": "Destroy the {env} estate in reverse dependency order.",
+    "rollback": "Redeploy one {env} project from its last good commit: `-- <project> [--to <sha>]`.",
 }
 
 

@@ -1,17 +1,24 @@
-"""estate-root: the app of apps - one catalog of every team app deployed in this environment."""
+"""estate-root: the app of apps - one catalog of every team app deployed in this environment.
+
+In `local` it also renders the Argo CD hand-off: a root Application over one child Application per project's
+rendered manifests, in sync waves that follow the deploy order.
+"""
 
 from pathlib import Path
 
 import pulumi
 
-from appofapps import config
+from appofapps import config, k8s
+from appofapps.components.gitops import AppOfApps, AppOfAppsArgs, ChildApplication
 from appofapps.contracts import ROOT, app_contract, export
 from appofapps.engine.pins import repo_root
+from appofapps.gitops import CHILDREN_DIRNAME, ROOT_DIRNAME, manifests_path, sync_waves
 from appofapps.manifest import load_estate
 from appofapps.stackrefs import Upstream
 
-config.common()
-estate = load_estate(repo_root(Path(__file__).parent))
+settings = config.common()
+root = repo_root(Path(__file__).parent)
+estate = load_estate(root)
 
 # Catalog field -> the app contract key it is read from.
 CATALOG_FIELDS = {
@@ -23,8 +30,28 @@ CATALOG_FIELDS = {
     "platform_outputs": "platform_outputs",
 }
 entries = {}
+namespaces: dict[str, pulumi.Output[str]] = {}
 for manifest in estate.apps.values():
     upstream = Upstream(app_contract(manifest.team, manifest.name))
     entries[manifest.project] = {field: upstream.require(key) for field, key in CATALOG_FIELDS.items()}
+    namespaces[manifest.project] = upstream.require("namespace")
 
 export(ROOT, {"catalog": pulumi.Output.from_input(entries)})
+
+if not settings.aws:
+    gitops = config.gitops()
+    project, env = settings.project, settings.environment
+    AppOfApps(
+        f"{project}-argocd",
+        AppOfAppsArgs(
+            repo_url=gitops.repo_url,
+            revision=gitops.revision,
+            children=[
+                ChildApplication(name, manifests_path(env, name), wave, namespaces.get(name))
+                for name, wave in sync_waves(estate).items()
+            ],
+            children_kube=k8s.rendering(f"{project}-applications", env, project, root, CHILDREN_DIRNAME),
+            children_path=manifests_path(env, project, CHILDREN_DIRNAME),
+            root_kube=k8s.rendering(f"{project}-root-application", env, project, root, ROOT_DIRNAME),
+        ),
+    )

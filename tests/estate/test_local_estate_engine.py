@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import argocd_schema
 import kubernetes_validate
 import pytest
 import yaml
@@ -86,7 +87,25 @@ def test_local_estate_deploys_in_order_renders_valid_manifests_and_destroys_clea
     objects = rendered_objects(estate_copy)
     kinds = {doc["kind"] for _, doc in objects}
     assert {"Namespace", "NetworkPolicy", "ResourceQuota", "Deployment", "Service"} <= kinds
+    # The root's Argo CD hand-off is rendered with no CRD installed and is valid for Argo CD's own schema.
+    applications = {
+        doc["metadata"]["name"]: (path, doc) for path, doc in objects if doc["kind"] == "Application"
+    }
+    assert set(applications) == {
+        "root",
+        "platform-cluster",
+        *(n for n in results if n.startswith(("payments", "storefront"))),
+    }
+    for name, (path, doc) in applications.items():
+        assert argocd_schema.problems(doc) == [], path
+        source = estate_copy / doc["spec"]["source"]["path"]
+        assert source.is_dir() and list(source.rglob("*.yaml")), (
+            f"{name} points at {source}, which holds nothing"
+        )
+    assert applications["root"][0].is_relative_to(estate_copy / ".rendered/local/estate-root/root")
     for path, doc in objects:
+        if doc["kind"] == "Application":
+            continue
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
         if doc["kind"] == "Deployment":
             pod = doc["spec"]["template"]["spec"]

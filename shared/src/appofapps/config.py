@@ -251,3 +251,30 @@ def local_secret(name: str) -> pulumi.Output[str]:
     if value is None:
         raise _Reader(SECRET_NAMESPACE).fail(name, "is required: set it with `pulumi config set --secret`")
     return value
+
+
+# ---------------------------------------------------------------- estate-root (the GitOps hand-off of local)
+
+_GIT_URL_SCHEMES = ("https://", "http://", "ssh://", "git@", "file://")
+
+
+@dataclass(frozen=True)
+class GitopsConfig:
+    repo_url: str
+    """The git repository Argo CD reads the rendered manifests from."""
+    revision: str
+    """The branch, tag or commit it follows."""
+
+
+def gitops() -> GitopsConfig:
+    """Read where Argo CD finds the estate's rendered manifests (defaults in platform/root/Pulumi.yaml)."""
+    reader = _Reader(pulumi.get_project())
+    url = reader.string("gitopsRepoUrl")
+    if not url.startswith(_GIT_URL_SCHEMES) or any(c.isspace() for c in url):
+        raise reader.fail(
+            "gitopsRepoUrl", f"must be a git URL ({', '.join(_GIT_URL_SCHEMES)}...), not {url!r}"
+        )
+    revision = reader.string("gitopsRevision")
+    if not revision.strip() or any(c.isspace() for c in revision):
+        raise reader.fail("gitopsRevision", f"must be a branch, tag or commit, not {revision!r}")
+    return GitopsConfig(url, revision)

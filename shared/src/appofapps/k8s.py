@@ -7,6 +7,7 @@ cluster would get. Objects are annotated ``pulumi.com/skipAwait`` there, since n
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,9 @@ import pulumi_kubernetes as k8s
 from appofapps.engine.pins import repo_root
 
 RENDERED_DIRNAME = ".rendered"
+# Names the estate root whose .rendered/ receives the manifests when a program runs from another checkout of
+# it (a rollback deploys a project from a temporary worktree at an older commit, into the estate's own files).
+RENDER_ROOT_VARIABLE = "APPOFAPPS_RENDER_ROOT"
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 
 
@@ -54,13 +58,25 @@ class Kube:
 
 
 def render_dir(environment: str, project: str, root: Path | None = None) -> Path:
-    """``<estate root>/.rendered/<env>/<project>``: one directory per stack, so stacks never overwrite each other."""
-    return (root or repo_root(Path.cwd())) / RENDERED_DIRNAME / environment / project
+    """``<estate root>/.rendered/<env>/<project>``: one directory per stack, so stacks never overwrite each other.
+
+    ``APPOFAPPS_RENDER_ROOT``, when set, is that estate root (see :data:`RENDER_ROOT_VARIABLE`).
+    """
+    override = os.environ.get(RENDER_ROOT_VARIABLE)
+    base = Path(override) if override else (root or repo_root(Path.cwd()))
+    return base / RENDERED_DIRNAME / environment / project
 
 
-def rendering(name: str, environment: str, project: str, root: Path | None = None) -> Kube:
-    """A provider that writes manifests to disk instead of calling a cluster (the `local` environment)."""
+def rendering(
+    name: str, environment: str, project: str, root: Path | None = None, subdir: str | None = None
+) -> Kube:
+    """A provider that writes manifests to disk instead of calling a cluster (the `local` environment).
+
+    ``subdir`` keeps a second set of one project's objects apart (the root's Argo CD Applications).
+    """
     directory = render_dir(environment, project, root)
+    if subdir:
+        directory = directory / subdir
     provider = k8s.Provider(name, render_yaml_to_directory=str(directory))
     return Kube(provider=provider, annotations=SKIP_AWAIT, rendered_to=directory)
 

@@ -25,6 +25,7 @@ from appofapps.orchestrator.model import OrchestratorError
 from appofapps.orchestrator.move import describe, move_state
 from appofapps.orchestrator.progress import make_progress, print_final
 from appofapps.orchestrator.retry import RetryPolicy
+from appofapps.orchestrator.rollback import rollback
 from appofapps.orchestrator.runner import Operation, RunOptions
 from appofapps.orchestrator.summary import append_markdown
 
@@ -206,6 +207,30 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rollback(args: argparse.Namespace) -> int:
+    options = RunOptions(
+        operation=Operation.DEPLOY,
+        policy_packs=args.policy_pack,
+        message=args.message,
+        report_path=args.report,
+    )
+    console = Console()
+    progress = make_progress(console, plain=True if args.plain else None)
+    try:
+        done = rollback(args.root, args.env, args.project, to=args.to, options=options, progress=progress)
+    except LockHeld as error:
+        return _fail(f"rollback {args.env} refused: {error}", EXIT_LOCKED)
+    except BootstrapError as error:
+        return _fail(f"the engine is not available: {error}", EXIT_INVALID)
+    except OrchestratorError as error:
+        return _fail(f"rollback of {args.project} in {args.env}: nothing ran:\n{error}", EXIT_INVALID)
+    print_final(done.report, console)
+    print(done.advice())
+    if done.report.interrupted:
+        return EXIT_INTERRUPTED
+    return 0 if done.report.ok else EXIT_FAILED
+
+
 def add_commands(commands: Any) -> None:
     """Register plan, graph, deploy, preview, refresh, destroy, unlock and audit on argparse subparsers."""
     planner = commands.add_parser("plan", help="print the ordered levels of an environment (no engine)")
@@ -277,6 +302,21 @@ def add_commands(commands: Any) -> None:
     unlock.add_argument("--env", "-e", required=True)
     unlock.add_argument("--force", action="store_true", help="clear even if the holder may be alive")
     unlock.set_defaults(run=_unlock)
+
+    back = commands.add_parser(
+        "rollback", help="redeploy a project from the commit of its last good deploy (audit trail) or --to"
+    )
+    back.add_argument("--root", type=Path, default=Path.cwd(), help="estate root directory (default: .)")
+    back.add_argument("--env", "-e", required=True, help="environment name (stack file suffix)")
+    back.add_argument("project", help="the project to roll back")
+    back.add_argument(
+        "--to", default=None, metavar="COMMIT", help="deploy this commit instead (sha, tag, ...)"
+    )
+    back.add_argument("--policy-pack", action="append", default=[], metavar="DIR", help="enforce this pack")
+    back.add_argument("--message", default=None, help="update message recorded in the stack history")
+    back.add_argument("--report", type=Path, default=None, help="JSON report path (default: .reports/...)")
+    back.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+    back.set_defaults(run=_rollback)
 
     audit = commands.add_parser("audit", help="print an environment's audit trail and verify its hash chain")
     audit.add_argument("--root", type=Path, default=Path.cwd())

@@ -34,6 +34,19 @@ def is_dirty(root: Path) -> bool | None:
     return None if status is None else bool(status)
 
 
+def resolve_commit(root: Path, ref: str) -> str | None:
+    """The full sha of the commit ``ref`` names (a sha, tag, branch, ``HEAD~2``), or None if it names none."""
+    if ref.startswith("-"):
+        return None  # never let a ref be read as an option
+    return _git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+
+
+def toplevel(root: Path) -> Path | None:
+    """The top directory of the git checkout holding ``root``, or None outside git."""
+    top = _git(root, "rev-parse", "--show-toplevel")
+    return Path(top) if top else None
+
+
 @dataclass(frozen=True)
 class Checkout:
     sha: str | None
