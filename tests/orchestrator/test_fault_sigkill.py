@@ -47,7 +47,8 @@ def test_a_killed_deploy_is_found_reported_by_urn_and_converges_on_rerun(
     # Rerun: the dead run's locks are taken over and cleared; the pending create of a dynamic resource might
     # exist outside state, so that stack is refused naming it, and its dependent is skipped.
     set_config(slow, "slow", "local", {"create_seconds": "0"})
-    refused = console(root, engine_env, "deploy")
+    report_file = tmp_path / "refused.json"
+    refused = console(root, engine_env, "deploy", "--report", str(report_file))
     out = refused.stdout + refused.stderr
     assert refused.returncode == 1, out
     assert "took over the local environment lock of a run that no longer runs" in out, out
@@ -59,7 +60,6 @@ def test_a_killed_deploy_is_found_reported_by_urn_and_converges_on_rerun(
     )
     assert "rerun with --clear-pending-creates" in out and "--import-pending-creates" in out
     assert not list(stack_locks.glob("*.json")) and not env_lock.exists()
-    [report_file] = (root / ".reports").glob("local-deploy-*.json")
     report = json.loads(report_file.read_text(encoding="utf-8"))
     assert any(SLOW_URN in note for note in report["notes"])
     stacks = {entry["project"]: entry for entry in report["stacks"]}

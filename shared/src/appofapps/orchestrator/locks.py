@@ -170,13 +170,10 @@ class EnvironmentLock:
             held = self._held_error()
             if not held.stale or held.holder is None:
                 raise held
-            # The dead holder cannot release it and other take-overs wait on the guard; a plain acquire can
-            # still win once the file is gone, and then our link fails like any other contender's.
-            self.path.unlink(missing_ok=True)
-            try:
-                os.link(draft, self.path)
-            except FileExistsError:
-                raise self._held_error() from None
+            # Nothing else can change the file now: its holder is dead, other take-overs and clears wait on the
+            # guard, and a plain acquire fails while it exists. Replacing it atomically leaves no moment without
+            # a lock, so no plain acquire can slip in and take a dead run's lock without reporting it.
+            draft.replace(self.path)
             return held.holder
 
     def _held_error(self) -> LockHeld:

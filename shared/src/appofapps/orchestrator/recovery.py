@@ -120,10 +120,13 @@ def _backup_stamp(path: Path) -> int:
 
 
 def backups(state_dir: Path, stack: str) -> list[Path]:
-    """Earlier checkpoints of a stack, newest first: the engine's ``.bak`` of the last one, then ``backups/``."""
+    """Earlier checkpoints of a stack, best first.
+
+    ``backups/`` holds the checkpoint as each completed update left it (newest first); the ``.bak`` beside the
+    checkpoint is the engine's copy from before its last write, possibly mid-update, so it comes last.
+    """
     _, project, name = _parts(stack)
-    stacks = state_dir / BOOKKEEPING / "stacks" / project
-    found = [p for p in (stacks / f"{name}.json.bak", stacks / f"{name}.json.gz.bak") if p.is_file()]
+    found: list[Path] = []
     backup_dir = state_dir / BOOKKEEPING / "backups" / project / name
     if backup_dir.is_dir():
         found += sorted(
@@ -131,7 +134,8 @@ def backups(state_dir: Path, stack: str) -> list[Path]:
             key=_backup_stamp,
             reverse=True,
         )
-    return found
+    stacks = state_dir / BOOKKEEPING / "stacks" / project
+    return found + [p for p in (stacks / f"{name}.json.bak", stacks / f"{name}.json.gz.bak") if p.is_file()]
 
 
 def load_checkpoint(state_dir: Path, stack: str, project_dir: Path) -> dict[str, Any] | None:
@@ -163,7 +167,7 @@ def _recovery_steps(state_dir: Path, stack: str, path: Path, project_dir: Path, 
         lines.extend(f"    {backup}" for backup in usable)
         # The backup's format decides the name it takes: the engine reads `<stack>.json` or `<stack>.json.gz`.
         _, _, name = _parts(stack)
-        target = path.with_name(f"{name}.json.gz" if usable[0].name.endswith(".gz") else f"{name}.json")
+        target = path.with_name(f"{name}.json.gz" if ".json.gz" in usable[0].name else f"{name}.json")
         lines += [
             "  1. keep the damaged file for inspection and put the newest backup in its place:",
             f"       mv {path} {path}.damaged && cp {usable[0]} {target}",

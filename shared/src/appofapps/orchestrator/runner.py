@@ -218,8 +218,17 @@ class Orchestrator:
     # ---------------------------------------------------------------- what a killed run left behind
 
     def _recovered(self, message: str) -> None:
+        """Report a recovery finding: the whole of it in the report's notes, its first line as it happens."""
         self.report.notes.append(message)
-        self.progress.note(message)
+        first, _, more = message.partition("\n")
+        self.progress.note(f"{first} (details at the end)" if more else first)
+
+    def _refuse(self, name: str, why: str) -> None:
+        stack = self.graph.stack(name)
+        self._refused[name] = (
+            why.partition("\n")[0] + " Recovery steps: in the notes below and in the report."
+        )
+        self._recovered(f"{stack}: refused: {why}")
 
     def _recover(self, state_dir: Path) -> None:
         """Clear dead engines' stack locks, refuse damaged checkpoints, resolve or refuse pending operations."""
@@ -238,8 +247,7 @@ class Orchestrator:
             try:
                 checkpoint = load_checkpoint(state_dir, stack, project.path)
             except DamagedCheckpoint as error:
-                self._refused[name] = str(error)
-                self._recovered(f"{stack}: refused: {error}")
+                self._refuse(name, str(error))
                 continue
             pending = pending_operations(checkpoint)
             for op in pending:
@@ -259,15 +267,15 @@ class Orchestrator:
             safe = creates_safe_to_forget(creates, rendered)
             unsafe = [op for op in creates if op not in safe]
             if unsafe and not self.options.clear_pending_creates:
-                self._refused[name] = (
+                self._refuse(
+                    name,
                     f"{len(unsafe)} resource(s) were being created when a run was killed and may exist in "
                     "their cloud without being in state:\n"
                     + "".join(f"  - {op.urn} ({op.type})\n" for op in unsafe)
                     + f"  Check each one. If it does not exist, rerun with --clear-pending-creates (the run "
                     f"creates it again); if it does, adopt it first: `pulumi refresh --stack {stack} "
-                    f"--import-pending-creates <urn> <id>` in {project.path}"
+                    f"--import-pending-creates <urn> <id>` in {project.path}",
                 )
-                self._recovered(f"{stack}: refused: {self._refused[name]}")
                 continue
             self._forget[name] = root_stack_urn(checkpoint)
 
