@@ -24,7 +24,8 @@ pytestmark = pytest.mark.engine
         pytest.param(
             "read-only", marks=pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file modes")
         ),
-        "not-a-directory",
+        "bookkeeping-is-a-file",
+        "state-is-a-file",
     ],
 )
 def test_an_unwritable_state_directory_is_a_clear_error_and_nothing_runs(
@@ -36,9 +37,13 @@ def test_an_unwritable_state_directory_is_a_clear_error_and_nothing_runs(
     if fault == "read-only":
         blocked = backend_dir
         backend_dir.chmod(0o500)
-    else:
+    elif fault == "bookkeeping-is-a-file":
         blocked = bookkeeping
         bookkeeping.write_text("a file where the backend keeps its stacks\n", encoding="utf-8")
+    else:
+        blocked = backend_dir
+        backend_dir.rmdir()
+        backend_dir.write_text("a file where the state directory should be\n", encoding="utf-8")
     try:
         done = console(root, engine_env, "deploy")
         out = done.stdout + done.stderr
@@ -49,6 +54,9 @@ def test_an_unwritable_state_directory_is_a_clear_error_and_nothing_runs(
         assert not (meta_dir(root, engine_env["PULUMI_BACKEND_URL"], "local") / "lock.json").exists()
         assert not (root / ".reports").exists()  # no engine ran, so no stack log either
     finally:
+        if backend_dir.is_file():
+            backend_dir.unlink()
+            backend_dir.mkdir()
         backend_dir.chmod(0o700)
         if bookkeeping.is_file():
             bookkeeping.unlink()

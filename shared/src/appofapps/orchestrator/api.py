@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appofapps.engine.backend import environment_env
+from appofapps.engine.backend import backend_url, environment_env, file_backend_dir
 from appofapps.engine.bootstrap import Engine, bootstrap
 from appofapps.orchestrator.discovery import discover
 from appofapps.orchestrator.graph import StackGraph, build_graph
 from appofapps.orchestrator.model import Estate
 from appofapps.orchestrator.progress import Progress
+from appofapps.orchestrator.recovery import check_writable
 from appofapps.orchestrator.report import RunReport
 from appofapps.orchestrator.runner import Orchestrator, RunOptions
 from appofapps.stackrefs import organization as default_organization
@@ -80,7 +81,11 @@ def run(
     """Plan, then run ``options.operation`` on every selected stack under the environment lock."""
     planned = plan(root, environment, selection)
     engine = engine or bootstrap()
-    env = environment_env(planned.estate.root, environment, engine.env(base_env))
+    engine_env = engine.env(base_env)
+    state_dir = file_backend_dir(backend_url(planned.estate.root, engine_env))
+    if state_dir is not None:
+        check_writable(state_dir)  # before anything is created or locked in it
+    env = environment_env(planned.estate.root, environment, engine_env)
     orchestrator = Orchestrator(
         planned.estate,
         planned.graph,

@@ -40,7 +40,6 @@ from appofapps.orchestrator.records import DeployRecords, fingerprint, shared_li
 from appofapps.orchestrator.recovery import (
     CREATING,
     DamagedCheckpoint,
-    check_writable,
     creates_safe_to_forget,
     deployment_resources,
     load_checkpoint,
@@ -186,8 +185,6 @@ class Orchestrator:
     def run(self) -> RunReport:
         """Take the environment lock, run every stack, write the report; returns it (see ``report.ok``)."""
         state_dir = file_backend_dir(self.backend)
-        if state_dir is not None:
-            check_writable(state_dir)
         lock = EnvironmentLock(
             self.estate.root, self.backend, self.graph.environment, current_command(), take_over_stale=True
         )
