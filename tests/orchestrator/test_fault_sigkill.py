@@ -17,6 +17,17 @@ pytestmark = pytest.mark.engine
 SLOW_URN = "urn:pulumi:local::slow::pulumi-python:dynamic:Resource::slow-slow"
 
 
+def _pending_creates(checkpoint: Path) -> list[str]:
+    """URNs the checkpoint records as being created (the stack and its provider are, briefly, too)."""
+    try:
+        latest = json.loads(checkpoint.read_text(encoding="utf-8"))["checkpoint"]["latest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # not written yet, or caught mid-write
+    return [
+        op["resource"]["urn"] for op in latest.get("pending_operations") or [] if op["type"] == "creating"
+    ]
+
+
 def test_a_killed_deploy_is_found_reported_by_urn_and_converges_on_rerun(
     engine_env: dict[str, str], backend_dir: Path, tmp_path: Path
 ) -> None:
@@ -31,8 +42,7 @@ def test_a_killed_deploy_is_found_reported_by_urn_and_converges_on_rerun(
     try:
         # Killed while the provider is inside `create`: the engine has recorded the operation as pending.
         wait_for(
-            lambda: checkpoint.exists() and "pending_operations" in checkpoint.read_text(encoding="utf-8"),
-            "the slow resource's create to be in flight",
+            lambda: SLOW_URN in _pending_creates(checkpoint), "the slow resource's create to be in flight"
         )
         killed = kill_tree(first.pid)
     finally:

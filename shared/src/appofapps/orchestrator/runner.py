@@ -280,7 +280,7 @@ class Orchestrator:
         self, project: Project, stack: auto.Stack, write: Callable[[str], None]
     ) -> None:
         """The engine's own way: ``refresh --clear-pending-creates``, scoped to the stack's root resource."""
-        root = self._forget.pop(project.name)
+        root = self._forget[project.name]
         stack.refresh(
             clear_pending_creates=True,
             target=[root] if root else None,
@@ -290,6 +290,7 @@ class Orchestrator:
             on_error=write,
             color="never",
         )
+        del self._forget[project.name]  # only once it worked: a retry clears them again
         self._recovered(
             f"{stack.name}: cleared its pending creates (pulumi refresh --clear-pending-creates); "
             f"this {self.options.operation} proceeds from the recorded state"
