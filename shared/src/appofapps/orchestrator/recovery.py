@@ -74,18 +74,20 @@ class PendingOperation:
 def check_writable(state_dir: Path) -> None:
     """Prove the state directory and its bookkeeping directory take new files, or say which one does not."""
     for directory in (state_dir, state_dir / BOOKKEEPING):
+        if directory.exists() and not directory.is_dir():
+            raise StateNotWritable(
+                f"the state directory {directory} is not writable (it is a file, not a directory); no stack "
+                f"was touched.\n  Move that file away, or point PULUMI_BACKEND_URL at a directory."
+            )
         try:
-            if directory.exists() and not directory.is_dir():
-                raise NotADirectoryError(f"{directory} is a file, not a directory")
             directory.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=directory, prefix=".appofapps-probe-"):
                 pass
         except OSError as error:
-            reason = error.strerror or str(error)
             raise StateNotWritable(
-                f"the state directory {directory} is not writable ({reason}); no stack was touched.\n"
-                f"  Make it a directory this user can write (e.g. `chmod u+rwx {directory}`), or point "
-                "PULUMI_BACKEND_URL at one that is."
+                f"the state directory {directory} is not writable ({error.strerror or error}); no stack was "
+                f"touched.\n  Make it writable for this user (e.g. `chmod u+rwx {directory}`), or point "
+                "PULUMI_BACKEND_URL at a directory that is."
             ) from error
 
 

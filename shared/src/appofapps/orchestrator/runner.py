@@ -266,8 +266,8 @@ class Orchestrator:
             if unsafe and not self.options.clear_pending_creates:
                 self._refuse(
                     name,
-                    f"{len(unsafe)} resource(s) were being created when a run was killed and may exist in "
-                    "their cloud without being in state:\n"
+                    f"{len(unsafe)} resource(s) were being created when a run was killed; they may exist "
+                    "in their cloud without being in state.\n"
                     + "".join(f"  - {op.urn} ({op.type})\n" for op in unsafe)
                     + f"  Check each one. If it does not exist, rerun with --clear-pending-creates (the run "
                     f"creates it again); if it does, adopt it first: `pulumi refresh --stack {stack} "
