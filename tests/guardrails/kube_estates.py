@@ -56,6 +56,8 @@ k8s.apps.v1.Deployment(
     }},
     opts=opts,
 )
+# What a dependent fixture reads (tests/orchestrator/estates.py): the output contract check wants it exported.
+pulumi.export("value", "kube")
 '''
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appofapps.engine.backend import environment_env
+from appofapps.engine.backend import backend_url, environment_env, file_backend_dir
 from appofapps.engine.bootstrap import Engine, bootstrap
 from appofapps.orchestrator import estate_lint, output_contracts
 from appofapps.orchestrator.changes import Changes, changed_graph, detect
@@ -16,6 +16,7 @@ from appofapps.orchestrator.guard import GUARDED, describe, guarded, policy_gate
 from appofapps.orchestrator.locks import meta_dir
 from appofapps.orchestrator.model import Estate
 from appofapps.orchestrator.progress import Progress
+from appofapps.orchestrator.recovery import check_writable
 from appofapps.orchestrator.report import RunReport
 from appofapps.orchestrator.runner import Operation, Orchestrator, RunOptions
 from appofapps.stackrefs import organization as default_organization
@@ -102,8 +103,29 @@ def run(
 ) -> RunReport:
     """Plan, then run ``options.operation`` on every selected stack under the environment lock."""
     planned = plan(root, environment, selection)
-    engine = engine or bootstrap()
-    env = environment_env(planned.estate.root, environment, engine.env(base_env))
+    return prepare(planned, options, engine=engine or bootstrap(), base_env=base_env, progress=progress).run()
+
+
+def prepare(
+    planned: Plan,
+    options: RunOptions,
+    *,
+    engine: Engine,
+    base_env: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    rules_root: Path | None = None,
+) -> Orchestrator:
+    """The checks every run passes before it takes its lock, and the orchestrator that will run it.
+
+    ``rules_root`` is where the policy packs come from (default: the planned estate): a rollback deploys an old
+    checkout under the rules in force now.
+    """
+    environment = planned.graph.environment
+    engine_env = engine.env(base_env)
+    state_dir = file_backend_dir(backend_url(planned.estate.root, engine_env))
+    if state_dir is not None:
+        check_writable(state_dir)  # before anything is created or locked in it
+    env = environment_env(planned.estate.root, environment, engine_env)
     if options.operation in (Operation.DEPLOY, Operation.PREVIEW):
         # Before any engine runs: a stack missing config, or reading a key its producer lacks, would fail
         # halfway through; one reading another environment's stack would not fail at all.
@@ -114,29 +136,25 @@ def run(
         )
     if planned.estate.shared_library is not None:
         env = planned.estate.shared_library.program_env(env)
+    rules = (rules_root or planned.estate.root).resolve()
     # Refresh and destroy take no policy packs: only what would change the estate is judged.
     gates = (
-        policy_gates(
-            planned.estate.root,
-            environment,
-            meta_dir(planned.estate.root, env["PULUMI_BACKEND_URL"], environment),
-        )
+        policy_gates(rules, environment, meta_dir(rules, env["PULUMI_BACKEND_URL"], environment))
         if options.operation in GUARDED
         else []
     )
-    options = guarded(options, gates)
     orchestrator = Orchestrator(
         planned.estate,
         planned.graph,
         engine_bin=engine.bin_dir,
         engine_version=engine.pulumi_version,
         env=env,
-        options=options,
+        options=guarded(options, gates),
         progress=progress,
         full_graph=planned.full,
     )
     orchestrator.report.notes.extend(f"warning: {warning}" for warning in planned.estate.warnings)
     if planned.changes is not None:
         orchestrator.report.notes.extend(planned.changes.lines(planned.graph.projects))
-    orchestrator.report.notes.extend(describe(gates, planned.estate.root))
-    return orchestrator.run()
+    orchestrator.report.notes.extend(describe(gates, rules))
+    return orchestrator

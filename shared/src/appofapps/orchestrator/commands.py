@@ -139,6 +139,7 @@ def _run(args: argparse.Namespace) -> int:
         policy_packs=args.policy_pack,
         message=args.message,
         report_path=args.report,
+        clear_pending_creates=getattr(args, "clear_pending_creates", False),
     )
     console = Console()
     progress = make_progress(console, plain=True if args.plain else None)
@@ -281,6 +282,12 @@ def add_commands(commands: Any) -> None:
         if operation is Operation.DESTROY:
             sub.add_argument(
                 "--keep-stacks", action="store_true", help="keep the emptied stacks in the backend"
+            )
+        if operation in (Operation.DEPLOY, Operation.DESTROY, Operation.REFRESH):
+            sub.add_argument(
+                "--clear-pending-creates",
+                action="store_true",
+                help="forget resources a killed run was creating (check first that none exists in its cloud)",
             )
         sub.set_defaults(run=_run)
 

@@ -140,4 +140,5 @@ def print_final(report: RunReport, console: Console | None = None, *, where: lis
         f"{report.operation} {report.environment}: {verdict} ({counts})", markup=False, highlight=False
     )
     for line in [*report.notes, *(where or [])]:
-        console.print(line, markup=False, highlight=False)
+        # Notes carry paths and commands to paste: never fold them.
+        console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import shutil
 import subprocess
 import tempfile
@@ -26,16 +27,16 @@ from typing import Any
 from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 
-from appofapps.engine.backend import backend_url, environment_env
+from appofapps.engine.backend import backend_url
 from appofapps.engine.bootstrap import Engine, bootstrap
 from appofapps.k8s import RENDER_ROOT_VARIABLE
-from appofapps.orchestrator.api import Selection, plan
+from appofapps.orchestrator.api import Selection, plan, prepare
 from appofapps.orchestrator.audit import AuditTrail
 from appofapps.orchestrator.gitinfo import Checkout, resolve_commit, toplevel
 from appofapps.orchestrator.model import OrchestratorError
 from appofapps.orchestrator.progress import Progress
 from appofapps.orchestrator.report import RunReport
-from appofapps.orchestrator.runner import REPORTS_DIRNAME, Operation, Orchestrator, RunOptions
+from appofapps.orchestrator.runner import REPORTS_DIRNAME, Operation, RunOptions
 
 VENV_DIRNAME = ".venv"
 # The audit trail's operation for a rollback's deploy, so history shows it and a second rollback walks further back.
@@ -262,23 +263,14 @@ def rollback(
         link_estate_files(root, checkout_root)
         planned = plan(checkout_root, environment, Selection(only=[project]))
         engine = engine or bootstrap()
-        env = engine.env(base_env)
-        env["PULUMI_BACKEND_URL"] = backend
-        env[RENDER_ROOT_VARIABLE] = str(root)
-        env = environment_env(checkout_root, environment, env)
+        # The estate's backend and rendered directory, and the policy rules in force now, not the commit's.
+        pinned = {**(base_env or os.environ), "PULUMI_BACKEND_URL": backend, RENDER_ROOT_VARIABLE: str(root)}
+        orchestrator = prepare(
+            planned, options, engine=engine, base_env=pinned, progress=progress, rules_root=root
+        )
         project_dir = planned.estate.projects[project].path
         stack = planned.graph.stack(project)
-        before = _outputs(project_dir, stack, env, engine)
-        orchestrator = Orchestrator(
-            planned.estate,
-            planned.graph,
-            engine_bin=engine.bin_dir,
-            engine_version=engine.pulumi_version,
-            env=env,
-            options=options,
-            progress=progress,
-            full_graph=planned.full,
-        )
+        before = _outputs(project_dir, stack, orchestrator.env, engine)
         # The audit records the commit deployed, which is the worktree's, not the estate checkout's.
         orchestrator.audit_run = dataclasses.replace(
             orchestrator.audit_run, operation=ROLLBACK_OPERATION, git_sha=checkout.sha, dirty=checkout.dirty
@@ -286,6 +278,6 @@ def rollback(
         orchestrator.report.notes.append(f"rollback of {project} to {target.sha} ({target.why})")
         report = orchestrator.run()
         _point_at_estate_reports(report, checkout_root / REPORTS_DIRNAME, root / REPORTS_DIRNAME, report_path)
-        after = _outputs(project_dir, stack, env, engine) if report.ok else None
+        after = _outputs(project_dir, stack, orchestrator.env, engine) if report.ok else None
         dependents = sorted(planned.full.closure([project], upwards=False) - {project})
     return Rollback(project, environment, target, report, dependents, _changed(before, after))

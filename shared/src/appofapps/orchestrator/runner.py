@@ -4,6 +4,10 @@ Scheduling: a bounded pool of workers; a stack starts as soon as every stack it 
 every stack depending on it) has succeeded, not when its whole level ends. A failure skips exactly the stacks
 downstream of it; independent stacks run to the end. Ctrl-C stops new work, forwards one SIGINT to every running
 engine, waits for them to release their locks, and reports where each stack was left.
+
+Before any engine runs, what a killed run left behind is found and reported (recovery.py): the environment lock
+of a dead run is taken over, dead engines' stack locks are removed, a damaged checkpoint refuses its stack with
+the backups that can replace it, and pending operations are named by URN and resolved or refused.
 """
 
 from __future__ import annotations
@@ -35,6 +39,17 @@ from appofapps.orchestrator.model import Estate, Interrupted, OrchestratorError,
 from appofapps.orchestrator.preflight import preflight
 from appofapps.orchestrator.progress import PlainProgress, Progress
 from appofapps.orchestrator.records import DeployRecords, fingerprint, policy_digest, shared_digest
+from appofapps.orchestrator.recovery import (
+    CREATING,
+    DamagedCheckpoint,
+    creates_safe_to_forget,
+    deployment_resources,
+    load_checkpoint,
+    pending_operations,
+    remove_stack_lock,
+    root_stack_urn,
+    stack_locks,
+)
 from appofapps.orchestrator.report import PROCEEDS, Drift, PolicyViolation, RunReport, StackResult, Status
 from appofapps.orchestrator.retry import Failure, RetryPolicy, classify
 
@@ -69,6 +84,8 @@ class RunOptions:
     message: str | None = None
     report_path: Path | None = None
     handle_signals: bool = True
+    clear_pending_creates: bool = False
+    """deploy/destroy: forget pending creates of any resource (the caller checked none exists in its cloud)."""
 
     def __post_init__(self) -> None:
         # A plain string must never fall through to the wrong (destructive) branch: coerce it, or refuse it.
@@ -129,6 +146,10 @@ class Orchestrator:
         self.command = TrackedPulumiCommand(engine_bin)
         self.stop = threading.Event()
         self._signals = 0
+        self._refused: dict[str, str] = {}
+        """Stacks a fault found before the run refuses to touch, with why and how to recover."""
+        self._forget: dict[str, str | None] = {}
+        """Stacks whose pending creates are cleared before their operation (value: the stack's root URN)."""
         self.records = DeployRecords(meta_dir(estate.root, self.backend, graph.environment) / "deployed.json")
         self.audit = AuditTrail.of(estate.root, self.backend, graph.environment)
         self.audit_run = AuditRun.start(estate.root, str(options.operation), graph.environment)
@@ -172,8 +193,18 @@ class Orchestrator:
     def run(self) -> RunReport:
         """Take the environment lock, run every stack, write the report; returns it (see ``report.ok``)."""
         preflight(self.estate, self.graph, self.env)  # refusals come before the lock and any engine
-        lock = EnvironmentLock(self.estate.root, self.backend, self.graph.environment, current_command())
+        state_dir = file_backend_dir(self.backend)
+        lock = EnvironmentLock(
+            self.estate.root, self.backend, self.graph.environment, current_command(), take_over_stale=True
+        )
         with lock, self._signal_handlers():
+            if lock.taken_over is not None:
+                self._recovered(
+                    f"took over the {self.graph.environment} environment lock of a run that no longer runs: "
+                    f"{lock.taken_over.describe()}"
+                )
+            if state_dir is not None:
+                self._recover(state_dir)
             if self.options.operation is Operation.DESTROY:
                 self._refuse_orphaning_dependents()
             self.progress.start(self.report)
@@ -190,6 +221,90 @@ class Orchestrator:
         self.report.notes.append(f"engine logs: {self.log_dir}")
         self.report.notes.append(f"audit trail: {self.audit.path} (run {self.audit_run.run_id})")
         return self.report
+
+    # ---------------------------------------------------------------- what a killed run left behind
+
+    def _recovered(self, message: str) -> None:
+        """Report a recovery finding: the whole of it in the report's notes, its first line as it happens."""
+        self.report.notes.append(message)
+        first, _, more = message.partition("\n")
+        self.progress.note(f"{first} (details at the end)" if more else first)
+
+    def _refuse(self, name: str, why: str) -> None:
+        stack = self.graph.stack(name)
+        self._refused[name] = (
+            why.partition("\n")[0] + " Recovery steps: in the notes below and in the report."
+        )
+        self._recovered(f"{stack}: refused: {why}")
+
+    def _recover(self, state_dir: Path) -> None:
+        """Clear dead engines' stack locks, refuse damaged checkpoints, resolve or refuse pending operations."""
+        operation = self.options.operation
+        writes = operation in (Operation.DEPLOY, Operation.DESTROY) or (
+            operation is Operation.REFRESH and self.options.apply_refresh
+        )
+        for name in self.graph.deps:
+            stack, project = self.graph.stack(name), self.estate.projects[name]
+            for held in stack_locks(state_dir, stack):
+                if held.dead_here():
+                    remove_stack_lock(held)
+                    self._recovered(
+                        f"{stack}: removed the stack lock of an engine that no longer runs: {held.describe()}"
+                    )
+            try:
+                checkpoint = load_checkpoint(state_dir, stack, project.path)
+            except DamagedCheckpoint as error:
+                self._refuse(name, str(error))
+                continue
+            pending = pending_operations(checkpoint)
+            for op in pending:
+                after = (
+                    "kept by the engine until cleared"
+                    if op.operation == CREATING
+                    else "the next update drops it and applies the program to the last recorded state"
+                )
+                self._recovered(f"{stack}: pending operation of an interrupted run: {op.describe()}; {after}")
+            if pending and writes:
+                self.records.drop(name)  # its state moved since the record: never skip it as up to date
+            creates = [op for op in pending if op.operation == CREATING]
+            if not creates or not writes:
+                continue
+            candidates = [{"urn": op.urn, "custom": op.custom, "provider": op.provider} for op in creates]
+            rendered = set(rendered_resources({"resources": deployment_resources(checkpoint) + candidates}))
+            safe = creates_safe_to_forget(creates, rendered)
+            unsafe = [op for op in creates if op not in safe]
+            if unsafe and not self.options.clear_pending_creates:
+                self._refuse(
+                    name,
+                    f"{len(unsafe)} resource(s) were being created when a run was killed; they may exist "
+                    "in their cloud without being in state.\n"
+                    + "".join(f"  - {op.urn} ({op.type})\n" for op in unsafe)
+                    + f"  Check each one. If it does not exist, rerun with --clear-pending-creates (the run "
+                    f"creates it again); if it does, adopt it first: `pulumi refresh --stack {stack} "
+                    f"--import-pending-creates <urn> <id>` in {project.path}",
+                )
+                continue
+            self._forget[name] = root_stack_urn(checkpoint)
+
+    def _forget_pending_creates(
+        self, project: Project, stack: auto.Stack, write: Callable[[str], None]
+    ) -> None:
+        """The engine's own way: ``refresh --clear-pending-creates``, scoped to the stack's root resource."""
+        root = self._forget[project.name]
+        stack.refresh(
+            clear_pending_creates=True,
+            target=[root] if root else None,
+            show_secrets=False,
+            message="appofapps: clear pending creates of an interrupted run",
+            on_output=write,
+            on_error=write,
+            color="never",
+        )
+        del self._forget[project.name]  # only once it worked: a retry clears them again
+        self._recovered(
+            f"{stack.name}: cleared its pending creates (pulumi refresh --clear-pending-creates); "
+            f"this {self.options.operation} proceeds from the recorded state"
+        )
 
     def _refuse_orphaning_dependents(self) -> None:
         """A filtered destroy must not pull a stack out from under deployed stacks that read it."""
@@ -449,6 +564,11 @@ class Orchestrator:
 
     def _attempt(self, project: Project, result: StackResult, write: Callable[[str], None]) -> None:
         operation = self.options.operation
+        if project.name in self._refused:
+            result.status = Status.FAILED
+            result.error_kind = "state"
+            result.reason = self._refused[project.name]
+            return
         workspace = self._workspace(project)
         result.resources_planned = result.resources_done = 0
         drift: list[Drift] = []
@@ -463,6 +583,8 @@ class Orchestrator:
             result.status = Status.ABSENT
             result.reason = "no such stack in the backend: nothing to do"
             return
+        if project.name in self._forget:
+            self._forget_pending_creates(project, stack, write)
         if operation is Operation.DEPLOY:
             self._deploy(project, stack, result, common)
         elif operation is Operation.PREVIEW:

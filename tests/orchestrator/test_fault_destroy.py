@@ -1,0 +1,59 @@
+"""Fault: a destroy fails midway (a provider's delete fails), and the rerun finishes the job."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from appofapps.engine.bootstrap import Engine
+
+from .estates import write_project
+from .fault_estates import console, write_slow_project
+
+pytestmark = pytest.mark.engine
+
+
+def test_a_destroy_that_failed_midway_completes_when_rerun_and_leaves_nothing(
+    engine: Engine, engine_env: dict[str, str], backend_dir: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "estate"
+    marker = tmp_path / "fail-next-delete"
+    write_slow_project(root, "base", "base", fail_delete_marker=marker)
+    write_project(root, "top", "top", deps=["base"])
+    deployed = console(root, engine_env, "deploy")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    marker.touch()  # base's provider now fails its next delete, after top is already gone
+    first_report = tmp_path / "destroy-1.json"
+    failed = console(root, engine_env, "destroy", "--report", str(first_report))
+    out = failed.stdout + failed.stderr
+    assert failed.returncode == 1, out
+    stacks = {s["project"]: s for s in json.loads(first_report.read_text(encoding="utf-8"))["stacks"]}
+    assert stacks["top"]["status"] == "done" and stacks["top"]["changes"].get("delete") == 2
+    assert stacks["base"]["status"] == "failed"
+    assert "injected fault: deleting base failed once" in stacks["base"]["reason"]
+    stack_files = backend_dir / ".pulumi" / "stacks"
+    assert [p.relative_to(stack_files).as_posix() for p in stack_files.rglob("*.json")] == ["base/local.json"]
+    assert not marker.exists(), "the provider never attempted the delete"
+
+    second_report = tmp_path / "destroy-2.json"
+    rerun = console(root, engine_env, "destroy", "--report", str(second_report))
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    stacks = {s["project"]: s for s in json.loads(second_report.read_text(encoding="utf-8"))["stacks"]}
+    assert stacks["top"]["status"] == "absent"
+    assert stacks["base"]["status"] == "done" and stacks["base"]["changes"].get("delete", 0) >= 1
+
+    assert sorted(stack_files.rglob("*.json")) == []
+    listed = subprocess.run(
+        [str(engine.pulumi), "stack", "ls", "--all", "--json", "--non-interactive"],
+        cwd=tmp_path,
+        env=engine_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(listed.stdout) == []
+    assert not list((backend_dir / ".pulumi" / "locks").rglob("*.json"))

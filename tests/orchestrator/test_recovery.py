@@ -1,0 +1,143 @@
+"""What a killed run leaves in a file backend, judged without an engine (files laid out as the backend does)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from appofapps.orchestrator.recovery import (
+    DamagedCheckpoint,
+    StateNotWritable,
+    check_writable,
+    creates_safe_to_forget,
+    load_checkpoint,
+    pending_operations,
+    stack_locks,
+)
+from appofapps.orchestrator.runner import rendered_resources
+
+STACK = "organization/app/local"
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def _lock(state: Path, name: str, pid: int, host: str) -> None:
+    directory = state / ".pulumi" / "locks" / "organization" / "app" / "local"
+    directory.mkdir(parents=True, exist_ok=True)
+    content = {"pid": pid, "username": "ci", "hostname": host, "timestamp": "2026-11-26T09:00:00Z"}
+    (directory / f"{name}.json").write_text(json.dumps(content), encoding="utf-8")
+
+
+def test_only_a_dead_engine_of_this_host_has_its_stack_lock_judged_stale(tmp_path: Path) -> None:
+    here = socket.gethostname()
+    _lock(tmp_path, "dead-here", _dead_pid(), here)
+    _lock(tmp_path, "alive-here", os.getpid(), here)
+    _lock(tmp_path, "elsewhere", _dead_pid(), here + "-other")  # its pid means nothing on this host
+    judged = {lock.path.stem: lock.dead_here() for lock in stack_locks(tmp_path, STACK)}
+    assert judged == {"dead-here": True, "alive-here": False, "elsewhere": False}
+
+
+def _resource(
+    urn: str, type_: str, *, custom: bool, provider: str = "", **extra: object
+) -> dict[str, object]:
+    return {"urn": urn, "type": type_, "custom": custom, "provider": provider, **extra}
+
+
+def test_only_creates_that_exist_nowhere_but_in_state_are_safe_to_forget() -> None:
+    prefix = "urn:pulumi:local::app::"
+    renderer = f"{prefix}pulumi:providers:kubernetes::render"
+    applier = f"{prefix}pulumi:providers:kubernetes::cluster"
+    resources = [
+        _resource(
+            renderer,
+            "pulumi:providers:kubernetes",
+            custom=True,
+            id="r1",
+            inputs={"renderYamlToDirectory": "/out"},
+        ),
+        _resource(applier, "pulumi:providers:kubernetes", custom=True, id="c1", inputs={}),
+    ]
+    pending = [
+        _resource(f"{prefix}app:index:Service::web", "app:index:Service", custom=False),
+        _resource(
+            f"{prefix}kubernetes:apps/v1:Deployment::rendered",
+            "kubernetes:apps/v1:Deployment",
+            custom=True,
+            provider=f"{renderer}::r1",
+        ),
+        _resource(
+            f"{prefix}kubernetes:apps/v1:Deployment::applied",
+            "kubernetes:apps/v1:Deployment",
+            custom=True,
+            provider=f"{applier}::c1",
+        ),
+        _resource(f"{prefix}aws:s3/bucket:Bucket::logs", "aws:s3/bucket:Bucket", custom=True),
+    ]
+    checkpoint = {
+        "checkpoint": {
+            "latest": {
+                "resources": resources,
+                "pending_operations": [
+                    *({"resource": r, "type": "creating"} for r in pending),
+                    {"resource": resources[1], "type": "updating"},
+                ],
+            }
+        }
+    }
+    found = pending_operations(checkpoint)
+    assert [(op.urn.rpartition("::")[2], op.operation) for op in found] == [
+        ("web", "creating"),
+        ("rendered", "creating"),
+        ("applied", "creating"),
+        ("logs", "creating"),
+        ("cluster", "updating"),
+    ]
+    candidates = [{"urn": op.urn, "custom": op.custom, "provider": op.provider} for op in found]
+    rendered = set(rendered_resources({"resources": resources + candidates}))
+    safe = creates_safe_to_forget(found, rendered)
+    assert [op.urn.rpartition("::")[2] for op in safe] == ["web", "rendered"]
+
+
+def test_a_damaged_checkpoint_names_itself_and_lists_usable_backups_newest_first(tmp_path: Path) -> None:
+    stacks = tmp_path / ".pulumi" / "stacks" / "app"
+    backups = tmp_path / ".pulumi" / "backups" / "app" / "local"
+    stacks.mkdir(parents=True)
+    backups.mkdir(parents=True)
+    good = json.dumps({"version": 3, "checkpoint": {"latest": {"resources": []}}})
+    (stacks / "local.json").write_text(good[:20], encoding="utf-8")
+    (stacks / "local.json.bak").write_text(good, encoding="utf-8")
+    (backups / "local.100.json").write_text(good, encoding="utf-8")
+    (backups / "local.300.json").write_text(good[:5], encoding="utf-8")
+    (backups / "local.200.json").write_text(good, encoding="utf-8")
+    with pytest.raises(DamagedCheckpoint) as caught:
+        load_checkpoint(tmp_path, STACK, tmp_path / "app")
+    message = str(caught.value)
+    assert f"the checkpoint of {STACK} is damaged and was not used: {stacks / 'local.json'}" in message
+    assert f"(damaged too, not usable: {backups / 'local.300.json'})" in message
+    listed = [line.strip() for line in message.splitlines() if line.strip().startswith(str(tmp_path))]
+    assert listed == [
+        str(backups / "local.200.json"),
+        str(backups / "local.100.json"),
+        str(stacks / "local.json.bak"),
+    ]
+    assert f"cp {backups / 'local.200.json'} {stacks / 'local.json'}" in message
+    (stacks / "local.json").write_text(good, encoding="utf-8")
+    assert load_checkpoint(tmp_path, STACK, tmp_path / "app") == json.loads(good)
+    assert load_checkpoint(tmp_path, "organization/other/local", tmp_path / "other") is None
+
+
+def test_a_state_path_that_is_a_file_is_named_in_the_error(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.write_text("not a directory", encoding="utf-8")
+    with pytest.raises(StateNotWritable, match=f"the state directory {state} is not writable"):
+        check_writable(state)
