@@ -62,6 +62,8 @@ class StackResult:
     log: str = ""
     lock: str = ""
     """After an interruption: whether the stack's engine lock was released."""
+    placeholders: list[str] = field(default_factory=list)
+    """Preview only: upstream stacks never deployed whose contract placeholders stood in for their outputs."""
 
     @property
     def duration(self) -> float | None:
@@ -183,6 +185,8 @@ def render_table(report: RunReport) -> Any:
             note = f"drift in {len(result.drift)} resource(s); {note}".rstrip("; ")
         if result.lock:
             note = f"{note}; {result.lock}".lstrip("; ")
+        if result.placeholders:
+            note = f"previewed on placeholders of {', '.join(result.placeholders)}; {note}".rstrip("; ")
         table.add_row(
             result.stack,
             f"[{styles[result.status]}]{result.status}[/]" if result.status in styles else str(result.status),

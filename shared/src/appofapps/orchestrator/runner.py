@@ -35,6 +35,7 @@ from appofapps.orchestrator.progress import PlainProgress, Progress
 from appofapps.orchestrator.records import DeployRecords, fingerprint, shared_library_digest
 from appofapps.orchestrator.report import PROCEEDS, Drift, RunReport, StackResult, Status
 from appofapps.orchestrator.retry import Failure, RetryPolicy, classify
+from appofapps.stackrefs import PLACEHOLDER_NOTICE, PLACEHOLDER_STACKS_VARIABLE
 
 REPORTS_DIRNAME = ".reports"
 ERROR_LINES = 4
@@ -290,10 +291,14 @@ class Orchestrator:
 
     # ---------------------------------------------------------------- one stack
 
-    def _workspace(self, project: Project) -> auto.LocalWorkspace:
+    def _workspace(self, project: Project, placeholders: list[str] | None = None) -> auto.LocalWorkspace:
+        env = {k: v for k, v in self.env.items() if k != PLACEHOLDER_STACKS_VARIABLE}
+        if placeholders and self.options.operation is Operation.PREVIEW:
+            # Only ever for a preview; Upstream refuses placeholders outside one anyway.
+            env[PLACEHOLDER_STACKS_VARIABLE] = ",".join(placeholders)
         return _Workspace(
             work_dir=str(project.path),
-            env_vars=self.env,
+            env_vars=env,
             pulumi_command=self.command,
             state_dir=file_backend_dir(self.backend),
         )
@@ -376,6 +381,11 @@ class Orchestrator:
                     + (f" Engine: {engine_said[0]}" if engine_said else "")
                 )
 
+    def _never_deployed_upstreams(self, project: Project) -> list[str]:
+        """Stack names of this project's upstreams with no state yet: a preview may run on their placeholders."""
+        upstreams = sorted(self.full_graph.deps.get(project.name, set()))
+        return [self.graph.stack(dep) for dep in upstreams if not self._deployed(dep)]
+
     def _deployed(self, project: str) -> bool:
         """Whether the stack exists in the backend with resources (it has been deployed at least once)."""
         workspace = self._workspace(self.estate.projects[project])
@@ -401,6 +411,11 @@ class Orchestrator:
                     found = _drift(outputs.metadata)
                     if found is not None:
                         drift.append(found)
+            diagnostic = event.diagnostic_event
+            if diagnostic is not None and PLACEHOLDER_NOTICE in diagnostic.message:
+                stand_in = diagnostic.message.split(PLACEHOLDER_NOTICE, 1)[1].split()[0]
+                if stand_in not in result.placeholders:
+                    result.placeholders.append(stand_in)
 
         return on_event
 
@@ -414,8 +429,10 @@ class Orchestrator:
 
     def _attempt(self, project: Project, result: StackResult, write: Callable[[str], None]) -> None:
         operation = self.options.operation
-        workspace = self._workspace(project)
+        never_deployed = self._never_deployed_upstreams(project) if operation is Operation.PREVIEW else []
+        workspace = self._workspace(project, never_deployed)
         result.resources_planned = result.resources_done = 0
+        result.placeholders = []
         drift: list[Drift] = []
         common: dict[str, Any] = {
             "on_output": write,
