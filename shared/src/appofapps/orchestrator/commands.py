@@ -23,6 +23,7 @@ from appofapps.orchestrator.model import OrchestratorError
 from appofapps.orchestrator.progress import make_progress, print_final
 from appofapps.orchestrator.retry import RetryPolicy
 from appofapps.orchestrator.runner import Operation, RunOptions
+from appofapps.orchestrator.status import add_status_command
 
 EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = 1, 2, 3, 130
 RENDERED_DIRNAME = ".rendered"
@@ -111,6 +112,7 @@ def _run(args: argparse.Namespace) -> int:
         operation=operation,
         workers=args.workers,
         force=getattr(args, "force", False),
+        cascade=getattr(args, "cascade", False),
         retry=RetryPolicy(attempts=args.attempts),
         apply_refresh=getattr(args, "apply", False),
         keep_stacks=getattr(args, "keep_stacks", False),
@@ -193,6 +195,11 @@ def add_commands(commands: Any) -> None:
         sub.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
         if operation is Operation.DEPLOY:
             sub.add_argument("--force", action="store_true", help="deploy every stack, even unchanged ones")
+            sub.add_argument(
+                "--cascade",
+                action="store_true",
+                help="then redeploy the downstream stacks left stale, in order",
+            )
         if operation is Operation.REFRESH:
             sub.add_argument(
                 "--apply", action="store_true", help="write the refreshed state (accept the drift)"
@@ -208,3 +215,5 @@ def add_commands(commands: Any) -> None:
     unlock.add_argument("--env", "-e", required=True)
     unlock.add_argument("--force", action="store_true", help="clear even if the holder may be alive")
     unlock.set_defaults(run=_unlock)
+
+    add_status_command(commands, _common, _selection)

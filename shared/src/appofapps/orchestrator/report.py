@@ -93,6 +93,8 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     engine: str = ""
     """Pulumi CLI version that ran."""
+    stale: list[dict[str, Any]] = field(default_factory=list)
+    """deploy: downstream stacks whose upstream outputs changed since they deployed, and which keys."""
 
     @property
     def ok(self) -> bool:
@@ -120,6 +122,7 @@ class RunReport:
             "counts": self.counts(),
             "order": self.order,
             "notes": self.notes,
+            "stale": self.stale,
             "stacks": [self.results[name].to_json() for name in _ordered(self)],
         }
 

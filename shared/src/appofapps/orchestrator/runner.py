@@ -9,6 +9,7 @@ engine, waits for them to release their locks, and reports where each stack was 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import sys
@@ -28,13 +29,15 @@ from pulumi.automation import errors as auto_errors
 
 from appofapps.engine.backend import file_backend_dir
 from appofapps.orchestrator.engine_command import TrackedPulumiCommand
+from appofapps.orchestrator.gitinfo import Checkout
 from appofapps.orchestrator.graph import StackGraph
 from appofapps.orchestrator.locks import EnvironmentLock, current_command, meta_dir
 from appofapps.orchestrator.model import Estate, Interrupted, OrchestratorError, Project
 from appofapps.orchestrator.progress import PlainProgress, Progress
-from appofapps.orchestrator.records import DeployRecords, fingerprint, shared_library_digest
+from appofapps.orchestrator.records import DeployRecords, RefreshRecords, fingerprint, shared_library_digest
 from appofapps.orchestrator.report import PROCEEDS, Drift, RunReport, StackResult, Status
 from appofapps.orchestrator.retry import Failure, RetryPolicy, classify
+from appofapps.orchestrator.stale import output_key, output_prints, stale_stacks
 from appofapps.stackrefs import PLACEHOLDER_NOTICE, PLACEHOLDER_STACKS_VARIABLE
 
 REPORTS_DIRNAME = ".reports"
@@ -57,6 +60,8 @@ class RunOptions:
     """Stacks run at once; default: the CPU count (engines mostly wait on clouds and subprocesses)."""
     force: bool = False
     """deploy: run every stack even when its records say it is up to date."""
+    cascade: bool = False
+    """deploy: then redeploy, in order and under the same lock, the downstream stacks the run left stale."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     apply_refresh: bool = False
     """refresh: write the refreshed state; by default drift is only reported."""
@@ -126,7 +131,12 @@ class Orchestrator:
         self.command = TrackedPulumiCommand(engine_bin)
         self.stop = threading.Event()
         self._signals = 0
-        self.records = DeployRecords(meta_dir(estate.root, self.backend, graph.environment) / "deployed.json")
+        self.meta = meta_dir(estate.root, self.backend, graph.environment)
+        self.records = DeployRecords(self.meta / "deployed.json")
+        self.refreshes = RefreshRecords(self.meta / "refreshed.json")
+        self._checkout: Checkout | None = None
+        self._cascaded: dict[str, str] = {}
+        """deploy --cascade: stacks added because they were stale -> why."""
         self._shared_digest = shared_library_digest()
         order = graph.levels()
         if options.operation is Operation.DESTROY:
@@ -168,9 +178,13 @@ class Orchestrator:
         with lock, self._signal_handlers():
             if self.options.operation is Operation.DESTROY:
                 self._refuse_orphaning_dependents()
+            if self.options.operation is Operation.DEPLOY:
+                self._checkout = Checkout.of(self.estate.root)
             self.progress.start(self.report)
             try:
                 self._schedule()
+                if self.options.operation is Operation.DEPLOY:
+                    self._stale_after_deploy()
             finally:
                 self.report.ended_at = time.time()
                 self.progress.stop()
@@ -194,10 +208,37 @@ class Orchestrator:
                 f"read from it: {stacks}. Add --with-dependents to destroy them first, in reverse order."
             )
 
-    def _schedule(self) -> None:
+    def _stale_after_deploy(self) -> None:
+        """List the stacks downstream of this run left stale; with --cascade, redeploy them round by round."""
+        while True:
+            downstream = self.full_graph.closure(self.graph.deps, upwards=False)
+            stale = stale_stacks(self.records.all(), self.full_graph.deps, downstream)
+            # A stack this run already tried (and failed or skipped) is reported, not retried.
+            todo = {name: why for name, why in stale.items() if name not in self.report.results}
+            if not self.options.cascade or not todo or self.stop.is_set():
+                break
+            # One round: the stale stacks, in dependency order; a redeployed one may leave others stale next.
+            for name, why in todo.items():
+                self._cascaded[name] = why.describe()
+            self.graph = self.full_graph.select(sorted(set(self.graph.deps) | set(todo)))
+            self.report.order = self.graph.levels()
+            for name in todo:
+                self.report.results[name] = StackResult(project=name, stack=self.graph.stack(name))
+            self.progress.note(f"--cascade: redeploying stale {', '.join(sorted(todo))}")
+            self._schedule(set(todo))
+        self.report.stale = [
+            {"project": name, "stack": self.full_graph.stack(name), "changed": why.changed}
+            for name, why in sorted(stale.items())
+        ]
+        for name, why in sorted(stale.items()):
+            self.report.notes.append(
+                f"stale: {self.full_graph.stack(name)} ({why.describe()}); redeploy it or deploy with --cascade"
+            )
+
+    def _schedule(self, names: set[str] | None = None) -> None:
         blockers = self._blockers()
         results = self.report.results
-        pending = set(results)
+        pending = set(results) if names is None else set(names)
         running: dict[Future[None], str] = {}
         workers = self.options.worker_count()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stack") as pool:
@@ -460,6 +501,7 @@ class Orchestrator:
                 # preserve_config: the stack file is source code; only the backend's record goes.
                 workspace.remove_stack(result.stack, preserve_config=True)
             self.records.drop(project.name)
+            self.refreshes.drop(project.name)
             result.status = Status.DONE
 
     def _deploy(
@@ -478,7 +520,9 @@ class Orchestrator:
             shared_digest=self._shared_digest,
         )
         record = self.records.get(project.name)
-        if record is not None and record.fingerprint == print_ and not self.options.force:
+        if project.name in self._cascaded:
+            result.reason = f"--cascade: {self._cascaded[project.name]}"
+        elif record is not None and record.fingerprint == print_ and not self.options.force:
             last = stack.info(show_secrets=False)
             if last is not None and last.result == "succeeded" and last.version == record.version:
                 result.status = Status.UP_TO_DATE
@@ -492,8 +536,29 @@ class Orchestrator:
             **common,
         )
         result.changes = _changes(up.summary.resource_changes or {})
-        self.records.put(project.name, print_, up.summary.version)
+        # What this stack read: each upstream's outputs as recorded at that upstream's own last deploy.
+        consumed = {dep: record.outputs for dep, record in deps.items() if record is not None}
+        self.records.put(
+            project.name,
+            print_,
+            up.summary.version,
+            checkout=self._checkout,
+            outputs=self._output_prints(project, result.stack),
+            consumed=consumed,
+        )
         result.status = Status.DONE
+
+    def _output_prints(self, project: Project, stack: str) -> dict[str, str]:
+        """Keyed fingerprints of the stack's outputs; the decrypted values stay in this function's memory."""
+        env = {k: v for k, v in self.env.items() if k != PLACEHOLDER_STACKS_VARIABLE}
+        try:
+            shown = self.command.run(
+                ["stack", "output", "--json", "--show-secrets", "--stack", stack], str(project.path), env
+            )
+        except auto_errors.CommandError:
+            # The deploy itself succeeded; without fingerprints its consumers are simply not judged stale.
+            return {}
+        return output_prints(json.loads(shown.stdout or "{}"), output_key(self.meta))
 
     def _refresh(
         self, stack: auto.Stack, result: StackResult, drift: list[Drift], common: dict[str, Any]
@@ -509,6 +574,12 @@ class Orchestrator:
         result.drift = drift
         drifted = sum(v for k, v in result.changes.items() if k not in ("same", "read"))
         result.status = Status.DONE
+        self.refreshes.put(
+            result.project,
+            drifted_resources=max(drifted, len(drift)),
+            drifted=bool(drifted or drift),
+            applied=self.options.apply_refresh,
+        )
         if drifted or drift:
             action = (
                 "refreshed into state" if self.options.apply_refresh else "not changed; --apply to accept it"
