@@ -1,4 +1,5 @@
-"""Previews of a never-deployed environment run on contract placeholders; a deploy never does (real engine)."""
+"""Previews of a never-deployed environment run on contract placeholders; a deploy never does. Once deployed,
+only a change to an output the consumer reads through Upstream makes it stale (real engine)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,12 @@ pytestmark = pytest.mark.engine
 
 PRODUCER = '''"""The network, exported through its contract."""
 
+import pulumi
+
 from appofapps.contracts import NETWORKING, export
 
-export(NETWORKING, {**NETWORKING.placeholders, "vpc_id": "vpc-real"})
+config = pulumi.Config()
+export(NETWORKING, {**NETWORKING.placeholders, "vpc_id": config.require("vpc"), "vpc_cidr": config.require("cidr")})
 '''
 
 CONSUMER = '''"""Reads the network through its contract, as every estate project does."""
@@ -46,15 +50,14 @@ pulumi.export("vpc", Upstream(NETWORKING).require("vpc_id"))
 '''
 
 
-def project(root: Path, name: str, program: str) -> None:
+def project(root: Path, name: str, program: str, **config: str) -> None:
     path = root / name
-    path.mkdir(parents=True)
+    path.mkdir(parents=True, exist_ok=True)
     settings = {"name": name, "runtime": {"name": "python", "options": {"virtualenv": sys.prefix}}}
     (path / "Pulumi.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
     (path / "__main__.py").write_text(program, encoding="utf-8")
-    (path / "Pulumi.local.yaml").write_text(
-        yaml.safe_dump({"config": {f"{name}:label": name}}), encoding="utf-8"
-    )
+    values = {f"{name}:{key}": value for key, value in {"label": name, **config}.items()}
+    (path / "Pulumi.local.yaml").write_text(yaml.safe_dump({"config": values}), encoding="utf-8")
 
 
 def orchestrate(
@@ -73,11 +76,11 @@ def orchestrate(
     return report, stream.getvalue()
 
 
-def test_a_preview_runs_on_placeholders_and_a_deploy_never_does(
+def test_a_preview_runs_on_placeholders_a_deploy_never_does_and_only_read_outputs_make_stale(
     engine: Engine, engine_env: dict[str, str], tmp_path: Path
 ) -> None:
     root = tmp_path / "estate"
-    project(root, NETWORKING.project, PRODUCER)
+    project(root, NETWORKING.project, PRODUCER, vpc="vpc-1", cidr="10.1.0.0/16")
     project(root, "consumer", CONSUMER)
     network = f"organization/{NETWORKING.project}/local"
 
@@ -103,3 +106,19 @@ def test_a_preview_runs_on_placeholders_and_a_deploy_never_does(
     assert consumer.placeholders == []
     engine_log = Path(consumer.log).read_text(encoding="utf-8")
     assert PLACEHOLDER_NOTICE not in engine_log and "vpc-placeholder" not in engine_log
+
+    everything, log = orchestrate(engine, engine_env, root, Operation.DEPLOY)
+    assert everything.ok and everything.stale == [], log
+    # The consumer reads vpc_id only: a new CIDR leaves it current, a new VPC id makes it stale.
+    project(root, NETWORKING.project, PRODUCER, vpc="vpc-1", cidr="10.2.0.0/16")
+    unread, log = orchestrate(engine, engine_env, root, Operation.DEPLOY, NETWORKING.project)
+    assert unread.results[NETWORKING.project].status is Status.DONE and unread.stale == [], log
+    project(root, NETWORKING.project, PRODUCER, vpc="vpc-2", cidr="10.2.0.0/16")
+    read, log = orchestrate(engine, engine_env, root, Operation.DEPLOY, NETWORKING.project)
+    assert read.stale == [
+        {
+            "project": "consumer",
+            "stack": "organization/consumer/local",
+            "changed": {NETWORKING.project: ["vpc_id"]},
+        }
+    ], log

@@ -21,6 +21,9 @@ DEFAULT_ORGANIZATION = "organization"
 PLACEHOLDER_STACKS_VARIABLE = "APPOFAPPS_PLACEHOLDER_STACKS"
 # The start of the warning a program logs for each stand-in; the orchestrator reads it back from the engine.
 PLACEHOLDER_NOTICE = "previewing on placeholder outputs of "
+# A debug line (hidden from people) per key read, "<notice><stack> <key>": the orchestrator records which
+# upstream outputs each deploy consumed, so only a change to those makes the consumer stale.
+READS_NOTICE = "appofapps reads upstream output "
 
 
 def organization() -> str:
@@ -87,6 +90,7 @@ class Upstream:
             )
         if key not in self.used:
             self.used.append(key)
+            pulumi.log.debug(f"{READS_NOTICE}{self.name} {key}")
         consumer, name = self.consumer, self.name
         if self._ref is None:
             if key not in self._placeholders:

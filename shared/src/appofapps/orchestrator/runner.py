@@ -38,7 +38,7 @@ from appofapps.orchestrator.records import DeployRecords, RefreshRecords, finger
 from appofapps.orchestrator.report import PROCEEDS, Drift, RunReport, StackResult, Status
 from appofapps.orchestrator.retry import Failure, RetryPolicy, classify
 from appofapps.orchestrator.stale import output_key, output_prints, stale_stacks
-from appofapps.stackrefs import PLACEHOLDER_NOTICE, PLACEHOLDER_STACKS_VARIABLE
+from appofapps.stackrefs import PLACEHOLDER_NOTICE, PLACEHOLDER_STACKS_VARIABLE, READS_NOTICE
 
 REPORTS_DIRNAME = ".reports"
 ERROR_LINES = 4
@@ -440,7 +440,9 @@ class Orchestrator:
                 return bool(summary.resource_count) and summary.last_update is not None
         return False
 
-    def _events(self, result: StackResult, drift: list[Drift]) -> Callable[[auto.EngineEvent], None]:
+    def _events(
+        self, result: StackResult, drift: list[Drift], reads: dict[str, set[str]]
+    ) -> Callable[[auto.EngineEvent], None]:
         def on_event(event: auto.EngineEvent) -> None:
             pre = event.resource_pre_event
             if pre is not None and pre.metadata.type != "pulumi:pulumi:Stack":
@@ -457,6 +459,9 @@ class Orchestrator:
                 stand_in = diagnostic.message.split(PLACEHOLDER_NOTICE, 1)[1].split()[0]
                 if stand_in not in result.placeholders:
                     result.placeholders.append(stand_in)
+            if diagnostic is not None and diagnostic.message.startswith(READS_NOTICE):
+                upstream, _, key = diagnostic.message.removeprefix(READS_NOTICE).strip().partition(" ")
+                reads.setdefault(upstream, set()).add(key)
 
         return on_event
 
@@ -475,10 +480,11 @@ class Orchestrator:
         result.resources_planned = result.resources_done = 0
         result.placeholders = []
         drift: list[Drift] = []
+        reads: dict[str, set[str]] = {}
         common: dict[str, Any] = {
             "on_output": write,
             "on_error": write,
-            "on_event": self._events(result, drift),
+            "on_event": self._events(result, drift, reads),
             "color": "never",
         }
         stack = self._select(workspace, result, create=operation in (Operation.DEPLOY, Operation.PREVIEW))
@@ -487,7 +493,7 @@ class Orchestrator:
             result.reason = "no such stack in the backend: nothing to do"
             return
         if operation is Operation.DEPLOY:
-            self._deploy(project, stack, result, common)
+            self._deploy(project, stack, result, common, reads)
         elif operation is Operation.PREVIEW:
             preview = stack.preview(policy_packs=self.options.policy_packs or None, **common)
             result.changes = _changes(preview.change_summary)
@@ -505,7 +511,12 @@ class Orchestrator:
             result.status = Status.DONE
 
     def _deploy(
-        self, project: Project, stack: auto.Stack, result: StackResult, common: dict[str, Any]
+        self,
+        project: Project,
+        stack: auto.Stack,
+        result: StackResult,
+        common: dict[str, Any],
+        reads: dict[str, set[str]],
     ) -> None:
         deps = {
             dep: self.records.get(dep)
@@ -536,8 +547,14 @@ class Orchestrator:
             **common,
         )
         result.changes = _changes(up.summary.resource_changes or {})
-        # What this stack read: each upstream's outputs as recorded at that upstream's own last deploy.
-        consumed = {dep: record.outputs for dep, record in deps.items() if record is not None}
+        # What this stack read, as recorded at each upstream's own last deploy: the keys its program reported
+        # reading through Upstream, or all of the upstream's outputs when it reads them some other way.
+        consumed = {}
+        for dep, dep_record in deps.items():
+            if dep_record is not None:
+                keys = reads.get(self.graph.stack(dep))
+                outputs = dep_record.outputs
+                consumed[dep] = {k: v for k, v in outputs.items() if k in keys} if keys else dict(outputs)
         self.records.put(
             project.name,
             print_,

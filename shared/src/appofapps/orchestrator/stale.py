@@ -1,8 +1,10 @@
 """Stale references: downstream stacks deployed against upstream outputs that have changed since.
 
 After each deploy the orchestrator records a fingerprint of every output of the stack, and, for each upstream,
-the fingerprints that upstream's outputs had at that moment (what the stack read). A stack is stale when an
-upstream's current fingerprints differ from the ones it consumed; the differing keys say why.
+the fingerprints that upstream's outputs had at that moment: of the keys the program read through
+:class:`appofapps.stackrefs.Upstream` (it reports them), or of all of them when it reads another way (a raw
+StackReference). A stack is stale when one of those differs from the upstream's current fingerprint; the
+differing keys say why.
 
 Fingerprints are HMAC-SHA256 of the value under a random key kept per environment in the orchestrator's meta
 directory (beside the deploy records, mode 0600), not a plain hash: a low-entropy secret (a short password, a
@@ -60,8 +62,9 @@ def output_prints(outputs: Mapping[str, Any], key: bytes) -> dict[str, str]:
 
 
 def changed_keys(consumed: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
-    """Keys added, removed or changed between what a consumer read and what the upstream exports now."""
-    return sorted(key for key in set(consumed) | set(current) if consumed.get(key) != current.get(key))
+    """Keys the consumer read that the upstream has changed or stopped exporting since (new keys it cannot
+    have read do not count)."""
+    return sorted(key for key in consumed if consumed[key] != current.get(key))
 
 
 @dataclass(frozen=True)
