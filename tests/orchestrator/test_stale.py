@@ -10,6 +10,7 @@ from pathlib import Path
 from appofapps.orchestrator.gitinfo import Checkout
 from appofapps.orchestrator.records import DeployRecord, DeployRecords, RefreshRecords
 from appofapps.orchestrator.stale import changed_keys, output_key, output_prints, stale_stacks
+from appofapps.orchestrator.status import StackStatus
 
 
 def test_output_key_is_created_once_private_and_reused(tmp_path: Path) -> None:
@@ -95,3 +96,24 @@ def test_refresh_records_survive_a_reload_and_a_destroy_drops_them(tmp_path: Pat
     assert loaded is not None and loaded.drifted and loaded.drifted_resources == 2 and not loaded.applied
     refreshes.drop("app")
     assert RefreshRecords(tmp_path / "refreshed.json").get("app") is None
+
+
+def test_status_texts_say_commit_staleness_and_drift() -> None:
+    never = StackStatus("app", "o/app/local", None, None, None, {}, None, None)
+    assert (never.commit(), never.stale_text(), never.drift_text()) == ("-", "-", "never refreshed")
+    row = StackStatus(
+        "app",
+        "o/app/local",
+        "2026-11-26T09:00:00+00:00",
+        "0123456789abcdef",
+        True,
+        {"net": ["vpc", "cidr"]},
+        "2026-11-26T10:00:00+00:00",
+        False,
+        not_compared=9,
+    )
+    assert row.commit() == "0123456789ab (dirty)"
+    assert row.stale_text() == "STALE: net changed vpc, cidr"
+    assert (
+        row.drift_text() == "no drift (refresh 2026-11-26T10:00:00+00:00; 9 rendered object(s) not compared)"
+    )

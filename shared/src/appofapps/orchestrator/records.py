@@ -186,6 +186,8 @@ class RefreshRecord:
     """Resources that differed from the cloud (names stay in that run's report, never values)."""
     applied: bool
     """Whether the refresh wrote the cloud's view into the state (``--apply``)."""
+    not_compared: int = 0
+    """Resources left out of the refresh (objects of a rendering Kubernetes provider: no cluster to read)."""
 
 
 class RefreshRecords:
@@ -208,10 +210,12 @@ class RefreshRecords:
         with self._guard:
             return self._records.get(project)
 
-    def put(self, project: str, *, drifted_resources: int, drifted: bool, applied: bool) -> None:
+    def put(
+        self, project: str, *, drifted_resources: int, drifted: bool, applied: bool, not_compared: int = 0
+    ) -> None:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         with self._guard:
-            self._records[project] = RefreshRecord(now, drifted, drifted_resources, applied)
+            self._records[project] = RefreshRecord(now, drifted, drifted_resources, applied, not_compared)
             self._save()
 
     def drop(self, project: str) -> None:

@@ -596,6 +596,7 @@ class Orchestrator:
             drifted_resources=max(drifted, len(drift)),
             drifted=bool(drifted or drift),
             applied=self.options.apply_refresh,
+            not_compared=len(rendered),
         )
         if drifted or drift:
             action = (

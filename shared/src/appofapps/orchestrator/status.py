@@ -41,6 +41,8 @@ class StackStatus:
     drifted: bool | None
     """From the last refresh; None when never refreshed."""
     drifted_resources: int = 0
+    not_compared: int = 0
+    """Resources the last refresh left out (rendered Kubernetes objects have no cluster to compare with)."""
 
     def commit(self) -> str:
         if self.git_sha is None:
@@ -60,15 +62,20 @@ class StackStatus:
     def drift_text(self) -> str:
         if self.refreshed_at is None:
             return "never refreshed"
+        left_out = f"; {self.not_compared} rendered object(s) not compared" if self.not_compared else ""
         if self.drifted:
-            return f"DRIFTED: {self.drifted_resources} resource(s) (refresh {self.refreshed_at})"
-        return f"no drift (refresh {self.refreshed_at})"
+            return f"DRIFTED: {self.drifted_resources} resource(s) (refresh {self.refreshed_at}{left_out})"
+        return f"no drift (refresh {self.refreshed_at}{left_out})"
 
 
-def environment_status(root: Path, environment: str, selection: Selection | None = None) -> list[StackStatus]:
-    """The status of every selected stack, in dependency order; raises OrchestratorError on a bad estate."""
+def environment_status(
+    root: Path, environment: str, selection: Selection | None = None, *, backend: str | None = None
+) -> list[StackStatus]:
+    """The status of every selected stack, in dependency order; raises OrchestratorError on a bad estate.
+
+    ``backend`` defaults to the estate's (``PULUMI_BACKEND_URL`` or its ``.state``)."""
     planned = plan(root, environment, selection or Selection())
-    meta = meta_dir(planned.estate.root, backend_url(planned.estate.root), environment)
+    meta = meta_dir(planned.estate.root, backend or backend_url(planned.estate.root), environment)
     records = DeployRecords(meta / "deployed.json")
     refreshes = RefreshRecords(meta / "refreshed.json")
     stale = stale_stacks(records.all(), planned.full.deps, planned.graph.deps)
@@ -88,6 +95,7 @@ def environment_status(root: Path, environment: str, selection: Selection | None
                     refreshed_at=refresh.refreshed_at if refresh else None,
                     drifted=refresh.drifted if refresh else None,
                     drifted_resources=refresh.drifted_resources if refresh else 0,
+                    not_compared=refresh.not_compared if refresh else 0,
                 )
             )
     return rows
