@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pulumi import automation as auto
 
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
@@ -66,6 +68,16 @@ def test_a_changed_output_makes_its_consumer_stale_until_cascade_redeploys_it(
     for name, deps in {"a": [], "b": ["a"]}.items():
         path = write_project(root, name, name, deps=deps)
         (path / "__main__.py").write_text((path / "__main__.py").read_text() + EXPORT_LABEL, encoding="utf-8")
+    canary = "canary-" + os.urandom(8).hex()
+    workspace = auto.LocalWorkspace(
+        work_dir=str(root / "a"),
+        env_vars=engine_env,
+        pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir.parent)),
+    )
+    auto.Stack.create_or_select("organization/a/local", workspace).set_config(
+        "token", auto.ConfigValue(value=canary, secret=True)
+    )
+
     (root / ".gitignore").write_text(".reports/\n", encoding="utf-8")
     git(root, "init", "-q")
     git(root, "add", ".")
@@ -74,6 +86,10 @@ def test_a_changed_output_makes_its_consumer_stale_until_cascade_redeploys_it(
 
     first = orchestrate(engine, engine_env, root, Operation.DEPLOY)
     assert first.ok and first.stale == [], first.results
+    meta = Path(engine_env["PULUMI_BACKEND_URL"].removeprefix("file://")) / ".appofapps" / "local"
+    records = json.loads((meta / "deployed.json").read_text(encoding="utf-8"))
+    assert sorted(records["a"]["outputs"]) == ["label", "token", "value"]
+    assert canary not in json.dumps(records), "a secret output is fingerprinted, never stored"
     before = status(engine_env, root)
     assert before["b"]["deployed_at"] and before["b"]["git_sha"] == sha and before["b"]["git_dirty"] is False
     assert before["b"]["stale"] == {} and before["b"]["drifted"] is None
@@ -90,9 +106,7 @@ def test_a_changed_output_makes_its_consumer_stale_until_cascade_redeploys_it(
     stale = status(engine_env, root)
     assert stale["b"]["stale"] == {"a": ["label"]} and stale["a"]["stale"] == {}
     assert stale["a"]["git_dirty"] is True, "a was deployed from an edited tree"
-    # Fingerprints are keyed: the records never hold the value, nor its plain hash.
-    records = engine_env["PULUMI_BACKEND_URL"].removeprefix("file://") + "/.appofapps/local/deployed.json"
-    assert "a-renamed" not in Path(records).read_text(encoding="utf-8")
+    assert "a-renamed" not in (meta / "deployed.json").read_text(encoding="utf-8")
 
     cascaded = orchestrate(engine, engine_env, root, Operation.DEPLOY, "a", cascade=True)
     assert cascaded.ok and cascaded.stale == []
