@@ -221,9 +221,10 @@ class Orchestrator:
             for name, why in todo.items():
                 self._cascaded[name] = why.describe()
             self.graph = self.full_graph.select(sorted(set(self.graph.deps) | set(todo)))
-            self.report.order = self.graph.levels()
             for name in todo:
                 self.report.results[name] = StackResult(project=name, stack=self.graph.stack(name))
+            # After the results: the live view reads the order from another thread and looks each name up.
+            self.report.order = self.graph.levels()
             self.progress.note(f"--cascade: redeploying stale {', '.join(sorted(todo))}")
             self._schedule(set(todo))
         self.report.stale = [
