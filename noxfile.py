@@ -97,6 +97,20 @@ for _environment in ENVIRONMENTS:
         _define(_operation, _environment)
 
 
+def _define_status(environment: str) -> None:
+    def session_function(session: nox.Session) -> None:
+        estate(session, "status", "--root", str(ROOT), "--env", environment, *session.posargs)
+
+    session_function.__doc__ = (
+        f"Per {environment} stack: last deploy and commit, stale or not, drifted or not."
+    )
+    nox.session(name=f"status-{environment}", default=False)(session_function)
+
+
+for _environment in ENVIRONMENTS:
+    _define_status(_environment)
+
+
 @nox.session(default=False)
 def plan(session: nox.Session) -> None:
     """Print each environment's stacks in ordered levels (no engine); `-- --env staging` for one."""

@@ -19,7 +19,8 @@ root = repo_root(Path(__file__).parent)
 teams = load_estate(root).teams
 tags.register(team="platform", app="cluster", environment=common.environment, cost_centre=common.cost_centre)
 
-network = Upstream(NETWORKING)
+# A stand-in network (previews before networking is deployed) is on this stack's cloud by definition.
+network = Upstream(NETWORKING, placeholders={"cloud": common.cloud})
 
 
 def same_cloud(cloud: str) -> str:

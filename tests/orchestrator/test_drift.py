@@ -17,6 +17,7 @@ from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RunOptions, Selection, Status, run
 from appofapps.orchestrator.progress import PlainProgress
 from appofapps.orchestrator.report import RunReport
+from appofapps.orchestrator.status import environment_status
 
 pytestmark = pytest.mark.engine
 
@@ -98,6 +99,8 @@ def test_refresh_reports_drift_and_changes_nothing_unless_asked(
         assert drifted.drift[0].urn.endswith("::managed")
     assert managed.read_text() == "edited by hand"
     assert state_content(backend_dir) == "as declared"
+    [status] = environment_status(root, "local", backend=engine_env["PULUMI_BACKEND_URL"])
+    assert status.drifted is True and status.drift_text().startswith("DRIFTED: 1 resource(s) (refresh ")
 
     accepted = refresh(engine, engine_env, root, apply_refresh=True).results["files"]
     assert accepted.reason.startswith("drifted (refreshed into state")

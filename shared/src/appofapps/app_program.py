@@ -41,7 +41,10 @@ def run(project_dir: Path) -> App:
         cost_centre=settings.cost_centre,
     )
 
-    cluster = Upstream(CLUSTER)
+    # A stand-in cluster (previews before it is deployed) has this app's team namespace and cloud.
+    cluster = Upstream(
+        CLUSTER, placeholders={"cloud": settings.cloud, "namespaces": {manifest.team: manifest.team}}
+    )
     consumer = f"{manifest.project}/{settings.environment}"
 
     def team_namespace(namespaces: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ missing upstream stack or output key fails with a message naming both stacks and
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -15,6 +16,14 @@ from appofapps.contracts import Contract
 
 # The file ("DIY") backend names every stack `organization/<project>/<stack>`; Pulumi Cloud uses the real org.
 DEFAULT_ORGANIZATION = "organization"
+# Set by the orchestrator for a preview only: comma-separated stack names that have no state yet, whose
+# contracts' placeholders stand in for their outputs. A deploy refuses it (see Upstream).
+PLACEHOLDER_STACKS_VARIABLE = "APPOFAPPS_PLACEHOLDER_STACKS"
+# The start of the warning a program logs for each stand-in; the orchestrator reads it back from the engine.
+PLACEHOLDER_NOTICE = "previewing on placeholder outputs of "
+# A debug line (hidden from people) per key read, "<notice><stack> <key>": the orchestrator records which
+# upstream outputs each deploy consumed, so only a change to those makes the consumer stale.
+READS_NOTICE = "appofapps reads upstream output "
 
 
 def organization() -> str:
@@ -25,6 +34,12 @@ def organization() -> str:
 def stack_name(project: str, environment: str, org: str | None = None) -> str:
     """The fully qualified name of ``project``'s stack for ``environment``."""
     return f"{org or organization()}/{project}/{environment}"
+
+
+def placeholder_stacks() -> frozenset[str]:
+    """Stack names whose placeholders this program may serve (empty unless the orchestrator previews)."""
+    listed = os.environ.get(PLACEHOLDER_STACKS_VARIABLE, "")
+    return frozenset(name.strip() for name in listed.split(",") if name.strip())
 
 
 class UpstreamError(RuntimeError):
@@ -40,15 +55,31 @@ class Upstream:
         *,
         environment: str | None = None,
         consumer: str | None = None,
+        placeholders: Mapping[str, Any] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``placeholders`` override the contract's stand-ins with what this consumer knows they must be
+        (its own cloud, its team's namespace); they are used only in a preview of a never-deployed upstream."""
         self.contract = contract
         self.environment = environment or pulumi.get_stack()
         self.consumer = consumer or f"{pulumi.get_project()}/{pulumi.get_stack()}"
         self.name = stack_name(contract.project, self.environment)
         self.used: list[str] = []
         """Keys read so far, in order: consumers export them to show which upstream outputs they use."""
-        self._ref = pulumi.StackReference(self.name, opts=opts)
+        self.placeholder = self.name in placeholder_stacks()
+        """Whether this upstream has no state yet and its placeholders stand in for it (previews only)."""
+        self._placeholders = {**contract.placeholders, **(placeholders or {})}
+        self._ref: pulumi.StackReference | None = None
+        if not self.placeholder:
+            self._ref = pulumi.StackReference(self.name, opts=opts)
+            return
+        if not pulumi.runtime.is_dry_run():
+            # Only a preview may run on stand-ins: a deploy must never write placeholder values anywhere.
+            raise UpstreamError(
+                f"{self.consumer}: {PLACEHOLDER_STACKS_VARIABLE} names {self.name}, but placeholders serve "
+                "previews only; unset it and deploy the upstream first"
+            )
+        pulumi.log.warn(f"{PLACEHOLDER_NOTICE}{self.name} (never deployed); values are stand-ins")
 
     def require(self, key: str) -> pulumi.Output[Any]:
         """The output ``key``; fails at deploy time naming both stacks if the producer does not export it."""
@@ -59,7 +90,16 @@ class Upstream:
             )
         if key not in self.used:
             self.used.append(key)
+            pulumi.log.debug(f"{READS_NOTICE}{self.name} {key}")
         consumer, name = self.consumer, self.name
+        if self._ref is None:
+            if key not in self._placeholders:
+                raise UpstreamError(
+                    f"{consumer} previews on placeholders of {name}, but contract {self.contract.project!r} "
+                    f"has no placeholder for {key!r}; add one to its Contract.placeholders"
+                )
+            value = pulumi.Output.from_input(self._placeholders[key])
+            return pulumi.Output.secret(value) if key in self.contract.secrets else value
 
         def check(outputs: dict[str, Any] | None) -> Any:
             if not outputs or key not in outputs:

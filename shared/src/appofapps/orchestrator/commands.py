@@ -27,6 +27,7 @@ from appofapps.orchestrator.progress import make_progress, print_final
 from appofapps.orchestrator.retry import RetryPolicy
 from appofapps.orchestrator.rollback import rollback
 from appofapps.orchestrator.runner import Operation, RunOptions
+from appofapps.orchestrator.status import add_status_command
 from appofapps.orchestrator.summary import append_markdown
 
 EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -133,6 +134,7 @@ def _run(args: argparse.Namespace) -> int:
         operation=operation,
         workers=args.workers,
         force=getattr(args, "force", False),
+        cascade=getattr(args, "cascade", False),
         retry=RetryPolicy(attempts=args.attempts),
         apply_refresh=getattr(args, "apply", False),
         keep_stacks=getattr(args, "keep_stacks", False),
@@ -275,6 +277,11 @@ def add_commands(commands: Any) -> None:
         )
         if operation is Operation.DEPLOY:
             sub.add_argument("--force", action="store_true", help="deploy every stack, even unchanged ones")
+            sub.add_argument(
+                "--cascade",
+                action="store_true",
+                help="then redeploy the downstream stacks left stale, in order",
+            )
         if operation is Operation.REFRESH:
             sub.add_argument(
                 "--apply", action="store_true", help="write the refreshed state (accept the drift)"
@@ -330,3 +337,5 @@ def add_commands(commands: Any) -> None:
     audit.add_argument("--env", "-e", required=True)
     audit.add_argument("--expect-head", metavar="HASH", help="a head printed earlier: it must still be there")
     audit.set_defaults(run=_audit)
+
+    add_status_command(commands, _common, _selection)

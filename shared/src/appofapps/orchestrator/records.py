@@ -4,6 +4,9 @@ A stack is up to date when its fingerprint (its project files, its stack file, t
 the engine and SDK versions, and the deploy records of its dependencies) equals the one recorded at its last
 successful deploy by this tool, AND the backend's newest update of that stack is still that successful deploy
 (nobody ran `pulumi up`, `refresh` or `destroy` on it since). Either test failing means: deploy it.
+
+Each record also keeps the git commit it was deployed from, a keyed fingerprint of each of its outputs, and the
+fingerprints of the upstream outputs it consumed; :mod:`appofapps.orchestrator.stale` compares those two.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import hashlib
 import json
 import os
 import threading
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from appofapps.orchestrator.discovery import SKIP_DIRS
+from appofapps.orchestrator.gitinfo import Checkout
 from appofapps.orchestrator.imports import SharedLibrary
 from appofapps.orchestrator.model import Project
 
@@ -31,6 +36,12 @@ class DeployRecord:
     version: int | None
     """The backend's update number of that deploy (``pulumi stack history``)."""
     deployed_at: str
+    git_sha: str | None = None
+    git_dirty: bool | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+    """Output key -> keyed fingerprint of its value at this deploy (see stale.output_prints); never the value."""
+    consumed: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Upstream project -> the output fingerprints it had when this stack deployed (what this stack read)."""
 
 
 def _files(project: Project, environment: str) -> list[Path]:
@@ -141,10 +152,89 @@ class DeployRecords:
         with self._guard:
             return self._records.get(project)
 
-    def put(self, project: str, fingerprint: str, version: int | None) -> None:
+    def put(
+        self,
+        project: str,
+        fingerprint: str,
+        version: int | None,
+        *,
+        checkout: Checkout | None = None,
+        outputs: Mapping[str, str] | None = None,
+        consumed: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        record = DeployRecord(
+            fingerprint,
+            version,
+            now,
+            git_sha=checkout.sha if checkout else None,
+            git_dirty=checkout.dirty if checkout else None,
+            outputs=dict(outputs or {}),
+            consumed={name: dict(prints) for name, prints in (consumed or {}).items()},
+        )
+        with self._guard:
+            self._records[project] = record
+            self._save()
+
+    def all(self) -> dict[str, DeployRecord]:
+        with self._guard:
+            return dict(self._records)
+
+    def drop(self, project: str) -> None:
+        with self._guard:
+            if self._records.pop(project, None) is not None:
+                self._save()
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        draft = self.path.with_suffix(".tmp")
+        draft.write_text(
+            json.dumps({k: asdict(v) for k, v in sorted(self._records.items())}, indent=2), encoding="utf-8"
+        )
+        draft.replace(self.path)
+
+
+# ---------------------------------------------------------------- refreshes: what `status` says about drift
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    refreshed_at: str
+    drifted: bool
+    drifted_resources: int
+    """Resources that differed from the cloud (names stay in that run's report, never values)."""
+    applied: bool
+    """Whether the refresh wrote the cloud's view into the state (``--apply``)."""
+    not_compared: int = 0
+    """Resources left out of the refresh (objects of a rendering Kubernetes provider: no cluster to read)."""
+
+
+class RefreshRecords:
+    """The last refresh result per stack (``refreshed.json`` beside the deploy records)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._guard = threading.Lock()
+        self._records: dict[str, RefreshRecord] = {}
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            self._records = {name: RefreshRecord(**value) for name, value in raw.items()}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, TypeError):
+            # A damaged file only means "never refreshed" until the next refresh.
+            self._records = {}
+
+    def get(self, project: str) -> RefreshRecord | None:
+        with self._guard:
+            return self._records.get(project)
+
+    def put(
+        self, project: str, *, drifted_resources: int, drifted: bool, applied: bool, not_compared: int = 0
+    ) -> None:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         with self._guard:
-            self._records[project] = DeployRecord(fingerprint, version, now)
+            self._records[project] = RefreshRecord(now, drifted, drifted_resources, applied, not_compared)
             self._save()
 
     def drop(self, project: str) -> None:

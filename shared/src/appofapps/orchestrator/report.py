@@ -97,6 +97,9 @@ class StackResult:
         if violation not in self.policy_violations:
             self.policy_violations.append(violation)
 
+    placeholders: list[str] = field(default_factory=list)
+    """Preview only: upstream stacks never deployed whose contract placeholders stood in for their outputs."""
+
     @property
     def duration(self) -> float | None:
         if self.started_at is None:
@@ -125,6 +128,8 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     engine: str = ""
     """Pulumi CLI version that ran."""
+    stale: list[dict[str, Any]] = field(default_factory=list)
+    """deploy: downstream stacks whose upstream outputs changed since they deployed, and which keys."""
 
     @property
     def ok(self) -> bool:
@@ -152,6 +157,7 @@ class RunReport:
             "counts": self.counts(),
             "order": self.order,
             "notes": self.notes,
+            "stale": self.stale,
             "stacks": [self.results[name].to_json() for name in _ordered(self)],
         }
 
@@ -229,6 +235,8 @@ def render_table(report: RunReport) -> Any:
             note = f"{note}; {result.lock}".lstrip("; ")
         if result.policy_violations:
             note = f"{note}; {policy_note(result.policy_violations)}".lstrip("; ")
+        if result.placeholders:
+            note = f"previewed on placeholders of {', '.join(result.placeholders)}; {note}".rstrip("; ")
         table.add_row(
             result.stack,
             f"[{styles[result.status]}]{result.status}[/]" if result.status in styles else str(result.status),

@@ -13,6 +13,7 @@ the backups that can replace it, and pending operations are named by URN and res
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import sys
@@ -33,12 +34,19 @@ from pulumi.automation import errors as auto_errors
 from appofapps.engine.backend import file_backend_dir
 from appofapps.orchestrator.audit import AuditRun, AuditTrail
 from appofapps.orchestrator.engine_command import TrackedPulumiCommand
+from appofapps.orchestrator.gitinfo import Checkout
 from appofapps.orchestrator.graph import StackGraph
 from appofapps.orchestrator.locks import EnvironmentLock, current_command, meta_dir
 from appofapps.orchestrator.model import Estate, Interrupted, OrchestratorError, Project
 from appofapps.orchestrator.preflight import preflight
 from appofapps.orchestrator.progress import PlainProgress, Progress
-from appofapps.orchestrator.records import DeployRecords, fingerprint, policy_digest, shared_digest
+from appofapps.orchestrator.records import (
+    DeployRecords,
+    RefreshRecords,
+    fingerprint,
+    policy_digest,
+    shared_digest,
+)
 from appofapps.orchestrator.recovery import (
     CREATING,
     DamagedCheckpoint,
@@ -52,6 +60,8 @@ from appofapps.orchestrator.recovery import (
 )
 from appofapps.orchestrator.report import PROCEEDS, Drift, PolicyViolation, RunReport, StackResult, Status
 from appofapps.orchestrator.retry import Failure, RetryPolicy, classify
+from appofapps.orchestrator.stale import output_key, output_prints, stale_stacks
+from appofapps.stackrefs import PLACEHOLDER_NOTICE, PLACEHOLDER_STACKS_VARIABLE, READS_NOTICE
 
 REPORTS_DIRNAME = ".reports"
 ERROR_LINES = 4
@@ -73,6 +83,8 @@ class RunOptions:
     """Stacks run at once; default: the CPU count (engines mostly wait on clouds and subprocesses)."""
     force: bool = False
     """deploy: run every stack even when its records say it is up to date."""
+    cascade: bool = False
+    """deploy: then redeploy, in order and under the same lock, the downstream stacks the run left stale."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     apply_refresh: bool = False
     """refresh: write the refreshed state; by default drift is only reported."""
@@ -150,7 +162,12 @@ class Orchestrator:
         """Stacks a fault found before the run refuses to touch, with why and how to recover."""
         self._forget: dict[str, str | None] = {}
         """Stacks whose pending creates are cleared before their operation (value: the stack's root URN)."""
-        self.records = DeployRecords(meta_dir(estate.root, self.backend, graph.environment) / "deployed.json")
+        self.meta = meta_dir(estate.root, self.backend, graph.environment)
+        self.records = DeployRecords(self.meta / "deployed.json")
+        self.refreshes = RefreshRecords(self.meta / "refreshed.json")
+        self._checkout: Checkout | None = None
+        self._cascaded: dict[str, str] = {}
+        """deploy --cascade: stacks added because they were stale -> why."""
         self.audit = AuditTrail.of(estate.root, self.backend, graph.environment)
         self.audit_run = AuditRun.start(estate.root, str(options.operation), graph.environment)
         self._policy_digest = policy_digest(options.policy_packs, options.policy_pack_configs)
@@ -207,9 +224,13 @@ class Orchestrator:
                 self._recover(state_dir)
             if self.options.operation is Operation.DESTROY:
                 self._refuse_orphaning_dependents()
+            if self.options.operation is Operation.DEPLOY:
+                self._checkout = Checkout.of(self.estate.root)
             self.progress.start(self.report)
             try:
                 self._schedule()
+                if self.options.operation is Operation.DEPLOY:
+                    self._stale_after_deploy()
             finally:
                 self.report.ended_at = time.time()
                 self.progress.stop()
@@ -318,10 +339,38 @@ class Orchestrator:
                 f"read from it: {stacks}. Add --with-dependents to destroy them first, in reverse order."
             )
 
-    def _schedule(self) -> None:
+    def _stale_after_deploy(self) -> None:
+        """List the stacks downstream of this run left stale; with --cascade, redeploy them round by round."""
+        while True:
+            downstream = self.full_graph.closure(self.graph.deps, upwards=False)
+            stale = stale_stacks(self.records.all(), self.full_graph.deps, downstream)
+            # A stack this run already tried (and failed or skipped) is reported, not retried.
+            todo = {name: why for name, why in stale.items() if name not in self.report.results}
+            if not self.options.cascade or not todo or self.stop.is_set():
+                break
+            # One round: the stale stacks, in dependency order; a redeployed one may leave others stale next.
+            for name, why in todo.items():
+                self._cascaded[name] = why.describe()
+            self.graph = self.full_graph.select(sorted(set(self.graph.deps) | set(todo)))
+            for name in todo:
+                self.report.results[name] = StackResult(project=name, stack=self.graph.stack(name))
+            # After the results: the live view reads the order from another thread and looks each name up.
+            self.report.order = self.graph.levels()
+            self.progress.note(f"--cascade: redeploying stale {', '.join(sorted(todo))}")
+            self._schedule(set(todo))
+        self.report.stale = [
+            {"project": name, "stack": self.full_graph.stack(name), "changed": why.changed}
+            for name, why in sorted(stale.items())
+        ]
+        for name, why in sorted(stale.items()):
+            self.report.notes.append(
+                f"stale: {self.full_graph.stack(name)} ({why.describe()}); redeploy it or deploy with --cascade"
+            )
+
+    def _schedule(self, names: set[str] | None = None) -> None:
         blockers = self._blockers()
         results = self.report.results
-        pending = set(results)
+        pending = set(results) if names is None else set(names)
         running: dict[Future[None], str] = {}
         workers = self.options.worker_count()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stack") as pool:
@@ -431,10 +480,14 @@ class Orchestrator:
 
     # ---------------------------------------------------------------- one stack
 
-    def _workspace(self, project: Project) -> auto.LocalWorkspace:
+    def _workspace(self, project: Project, placeholders: list[str] | None = None) -> auto.LocalWorkspace:
+        env = {k: v for k, v in self.env.items() if k != PLACEHOLDER_STACKS_VARIABLE}
+        if placeholders and self.options.operation is Operation.PREVIEW:
+            # Only ever for a preview; Upstream refuses placeholders outside one anyway.
+            env[PLACEHOLDER_STACKS_VARIABLE] = ",".join(placeholders)
         return _Workspace(
             work_dir=str(project.path),
-            env_vars=self.env,
+            env_vars=env,
             pulumi_command=self.command,
             state_dir=file_backend_dir(self.backend),
         )
@@ -524,6 +577,11 @@ class Orchestrator:
                     + (f" Engine: {engine_said[0]}" if engine_said else "")
                 )
 
+    def _never_deployed_upstreams(self, project: Project) -> list[str]:
+        """Stack names of this project's upstreams with no state yet: a preview may run on their placeholders."""
+        upstreams = sorted(self.full_graph.deps.get(project.name, set()))
+        return [self.graph.stack(dep) for dep in upstreams if not self._deployed(dep)]
+
     def _deployed(self, project: str) -> bool:
         """Whether the stack exists in the backend with resources (it has been deployed at least once)."""
         workspace = self._workspace(self.estate.projects[project])
@@ -537,7 +595,9 @@ class Orchestrator:
                 return bool(summary.resource_count) and summary.last_update is not None
         return False
 
-    def _events(self, result: StackResult, drift: list[Drift]) -> Callable[[auto.EngineEvent], None]:
+    def _events(
+        self, result: StackResult, drift: list[Drift], reads: dict[str, set[str]]
+    ) -> Callable[[auto.EngineEvent], None]:
         def on_event(event: auto.EngineEvent) -> None:
             if event.policy_event is not None:
                 result.record_violation(PolicyViolation.from_event(event.policy_event))
@@ -551,6 +611,14 @@ class Orchestrator:
                     found = _drift(outputs.metadata)
                     if found is not None:
                         drift.append(found)
+            diagnostic = event.diagnostic_event
+            if diagnostic is not None and PLACEHOLDER_NOTICE in diagnostic.message:
+                stand_in = diagnostic.message.split(PLACEHOLDER_NOTICE, 1)[1].split()[0]
+                if stand_in not in result.placeholders:
+                    result.placeholders.append(stand_in)
+            if diagnostic is not None and diagnostic.message.startswith(READS_NOTICE):
+                upstream, _, key = diagnostic.message.removeprefix(READS_NOTICE).strip().partition(" ")
+                reads.setdefault(upstream, set()).add(key)
 
         return on_event
 
@@ -569,13 +637,16 @@ class Orchestrator:
             result.error_kind = "state"
             result.reason = self._refused[project.name]
             return
-        workspace = self._workspace(project)
+        never_deployed = self._never_deployed_upstreams(project) if operation is Operation.PREVIEW else []
+        workspace = self._workspace(project, never_deployed)
         result.resources_planned = result.resources_done = 0
+        result.placeholders = []
         drift: list[Drift] = []
+        reads: dict[str, set[str]] = {}
         common: dict[str, Any] = {
             "on_output": write,
             "on_error": write,
-            "on_event": self._events(result, drift),
+            "on_event": self._events(result, drift, reads),
             "color": "never",
         }
         stack = self._select(workspace, result, create=operation in (Operation.DEPLOY, Operation.PREVIEW))
@@ -586,7 +657,7 @@ class Orchestrator:
         if project.name in self._forget:
             self._forget_pending_creates(project, stack, write)
         if operation is Operation.DEPLOY:
-            self._deploy(project, stack, result, common)
+            self._deploy(project, stack, result, common, reads)
         elif operation is Operation.PREVIEW:
             preview = stack.preview(**self._policy(), **common)
             result.changes = _changes(preview.change_summary)
@@ -600,10 +671,16 @@ class Orchestrator:
                 # preserve_config: the stack file is source code; only the backend's record goes.
                 workspace.remove_stack(result.stack, preserve_config=True)
             self.records.drop(project.name)
+            self.refreshes.drop(project.name)
             result.status = Status.DONE
 
     def _deploy(
-        self, project: Project, stack: auto.Stack, result: StackResult, common: dict[str, Any]
+        self,
+        project: Project,
+        stack: auto.Stack,
+        result: StackResult,
+        common: dict[str, Any],
+        reads: dict[str, set[str]],
     ) -> None:
         deps = {
             dep: self.records.get(dep)
@@ -619,7 +696,9 @@ class Orchestrator:
             policy_hash=self._policy_digest,
         )
         record = self.records.get(project.name)
-        if record is not None and record.fingerprint == print_ and not self.options.force:
+        if project.name in self._cascaded:
+            result.reason = f"--cascade: {self._cascaded[project.name]}"
+        elif record is not None and record.fingerprint == print_ and not self.options.force:
             last = stack.info(show_secrets=False)
             if last is not None and last.result == "succeeded" and last.version == record.version:
                 result.status = Status.UP_TO_DATE
@@ -642,7 +721,22 @@ class Orchestrator:
             **common,
         )
         result.changes = _changes(up.summary.resource_changes or {})
-        self.records.put(project.name, print_, up.summary.version)
+        # What this stack read, as recorded at each upstream's own last deploy: the keys its program reported
+        # reading through Upstream, or all of the upstream's outputs when it reads them some other way.
+        consumed = {}
+        for dep, dep_record in deps.items():
+            if dep_record is not None:
+                keys = reads.get(self.graph.stack(dep))
+                outputs = dep_record.outputs
+                consumed[dep] = {k: v for k, v in outputs.items() if k in keys} if keys else dict(outputs)
+        self.records.put(
+            project.name,
+            print_,
+            up.summary.version,
+            checkout=self._checkout,
+            outputs=self._output_prints(project, result.stack),
+            consumed=consumed,
+        )
         result.status = Status.DONE
 
     def _policy(self) -> dict[str, Any]:
@@ -650,6 +744,18 @@ class Orchestrator:
             "policy_packs": self.options.policy_packs or None,
             "policy_pack_configs": self.options.policy_pack_configs or None,
         }
+
+    def _output_prints(self, project: Project, stack: str) -> dict[str, str]:
+        """Keyed fingerprints of the stack's outputs; the decrypted values stay in this function's memory."""
+        env = {k: v for k, v in self.env.items() if k != PLACEHOLDER_STACKS_VARIABLE}
+        try:
+            shown = self.command.run(
+                ["stack", "output", "--json", "--show-secrets", "--stack", stack], str(project.path), env
+            )
+        except auto_errors.CommandError:
+            # The deploy itself succeeded; without fingerprints its consumers are simply not judged stale.
+            return {}
+        return output_prints(json.loads(shown.stdout or "{}"), output_key(self.meta))
 
     def _refresh(
         self, stack: auto.Stack, result: StackResult, drift: list[Drift], common: dict[str, Any]
@@ -665,6 +771,13 @@ class Orchestrator:
         result.drift = drift
         drifted = sum(v for k, v in result.changes.items() if k not in ("same", "read"))
         result.status = Status.DONE
+        self.refreshes.put(
+            result.project,
+            drifted_resources=max(drifted, len(drift)),
+            drifted=bool(drifted or drift),
+            applied=self.options.apply_refresh,
+            not_compared=len(rendered),
+        )
         if drifted or drift:
             action = (
                 "refreshed into state" if self.options.apply_refresh else "not changed; --apply to accept it"
