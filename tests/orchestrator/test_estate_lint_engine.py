@@ -19,7 +19,7 @@ from .estates import set_config, write_project
 
 pytestmark = pytest.mark.engine
 
-ENVIRONMENTS = ("local", "staging")
+ENVIRONMENTS = ("local", "qa")
 PEER = """
 peer = pulumi.StackReference("peer", config.get("peer") or f"organization/a/{pulumi.get_stack()}")
 pulumi.export("peer", peer.get_output("value"))
@@ -61,7 +61,7 @@ def test_inconsistent_environments_are_refused_before_the_engine_runs(
         program.write(PEER)
     settings = (b_dir / "Pulumi.yaml").read_text(encoding="utf-8")
     (b_dir / "Pulumi.yaml").write_text(settings + "config:\n  size:\n    type: string\n", encoding="utf-8")
-    set_config(b_dir, "b", "staging", {"size": "large"})
+    set_config(b_dir, "b", "qa", {"size": "large"})
 
     # Required config missing in local: without the check `a` would deploy and `b` fail (half-deployed).
     with pytest.raises(EstateLintError) as refused:
@@ -71,21 +71,21 @@ def test_inconsistent_environments_are_refused_before_the_engine_runs(
     ]
     assert stacks(backend_dir) == []
 
-    # staging is consistent and deploys; then local's b is pointed at staging's a.
-    assert orchestrate(engine, engine_env, root, "staging", Operation.DEPLOY).ok
-    set_config(b_dir, "b", "local", {"size": "small", "peer": "organization/a/staging"})
+    # qa is consistent and deploys; then local's b is pointed at qa's a.
+    assert orchestrate(engine, engine_env, root, "qa", Operation.DEPLOY).ok
+    set_config(b_dir, "b", "local", {"size": "small", "peer": "organization/a/qa"})
     with pytest.raises(EstateLintError) as refused:
         orchestrate(engine, engine_env, root, "local", Operation.DEPLOY)
     assert refused.value.problems == [
         (
-            "b/Pulumi.local.yaml: b:peer: 'organization/a/staging' is a stack of environment 'staging', "
+            "b/Pulumi.local.yaml: b:peer: 'organization/a/qa' is a stack of environment 'qa', "
             "referenced from environment 'local'"
         )
     ]
-    assert stacks(backend_dir) == ["a/staging", "b/staging"]
+    assert stacks(backend_dir) == ["a/qa", "b/qa"]
     monkeypatch.chdir(root)
     assert main(["lint-estate"]) == 2
-    assert "b:peer: 'organization/a/staging'" in capsys.readouterr().err
+    assert "b:peer: 'organization/a/qa'" in capsys.readouterr().err
 
     # Consistent again: local deploys, a second preview changes nothing, destroy leaves nothing.
     set_config(b_dir, "b", "local", {"size": "small", "peer": "organization/a/local"})

@@ -101,7 +101,8 @@ def test_a_changed_output_makes_its_consumer_stale_until_cascade_redeploys_it(
     assert (
         "stale: organization/b/local (a changed label); redeploy it or deploy with --cascade" in only_a.notes
     )
-    deployed = json.loads(Path(only_a.notes[-2].removeprefix("report: ")).read_text(encoding="utf-8"))
+    [report_note] = [note for note in only_a.notes if note.startswith("report: ")]
+    deployed = json.loads(Path(report_note.removeprefix("report: ")).read_text(encoding="utf-8"))
     assert deployed["stale"] == only_a.stale
     stale = status(engine_env, root)
     assert stale["b"]["stale"] == {"a": ["label"]} and stale["a"]["stale"] == {}
