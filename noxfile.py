@@ -6,8 +6,6 @@ console command or a tool inside it, where the logic lives (shared/src/appofapps
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import nox
@@ -20,7 +18,19 @@ nox.options.error_on_external_run = False
 ROOT = Path(__file__).parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
-ENVIRONMENTS = ("local", "staging", "production")
+
+
+def _environments() -> tuple[str, ...]:
+    """Every environment some project has a stack file for (`local` first): adding one needs no edit here."""
+    found = {
+        path.name.split(".")[1]
+        for pattern in ("platform/*/Pulumi.*.yaml", "apps/*/*/Pulumi.*.yaml")
+        for path in ROOT.glob(pattern)
+    }
+    return tuple(sorted(found, key=lambda name: (name != "local", name)))
+
+
+ENVIRONMENTS = _environments()
 
 
 # ---------------------------------------------------------------- helpers (the sessions below stay one-liners)
@@ -37,8 +47,13 @@ def estate(session: nox.Session, *args: str) -> None:
     session.run(str(BIN / "appofapps"), *args, external=True)
 
 
-def _interactive() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("CI")
+def every_environment(session: nox.Session, command: str) -> None:
+    """``command`` for the environment the arguments name, else once per environment."""
+    if session.posargs:
+        estate(session, command, "--root", str(ROOT), *session.posargs)
+        return
+    for environment in ENVIRONMENTS:
+        estate(session, command, "--root", str(ROOT), "--env", environment)
 
 
 # ---------------------------------------------------------------- engine and checks
@@ -81,6 +96,7 @@ OPERATIONS = {
     "refresh": "Report drift of every {env} stack; changes nothing unless `-- --apply`.",
     "destroy": "Destroy the {env} estate in reverse dependency order.",
     "rollback": "Redeploy one {env} project from its last good commit: `-- <project> [--to <sha>]`.",
+    "status": "Per {env} stack: last deploy and commit, stale or not, drifted or not (no engine).",
 }
 
 
@@ -97,38 +113,16 @@ for _environment in ENVIRONMENTS:
         _define(_operation, _environment)
 
 
-def _define_status(environment: str) -> None:
-    def session_function(session: nox.Session) -> None:
-        estate(session, "status", "--root", str(ROOT), "--env", environment, *session.posargs)
-
-    session_function.__doc__ = (
-        f"Per {environment} stack: last deploy and commit, stale or not, drifted or not."
-    )
-    nox.session(name=f"status-{environment}", default=False)(session_function)
-
-
-for _environment in ENVIRONMENTS:
-    _define_status(_environment)
-
-
 @nox.session(default=False)
 def plan(session: nox.Session) -> None:
     """Print each environment's stacks in ordered levels (no engine); `-- --env staging` for one."""
-    if session.posargs:
-        estate(session, "plan", "--root", str(ROOT), *session.posargs)
-        return
-    for environment in ENVIRONMENTS:
-        estate(session, "plan", "--root", str(ROOT), "--env", environment)
+    every_environment(session, "plan")
 
 
 @nox.session(default=False)
 def contracts(session: nox.Session) -> None:
     """Check every output a consumer reads against its producer's code and deployed state; `-- --env local` for one."""
-    if session.posargs:
-        estate(session, "contracts", "--root", str(ROOT), *session.posargs)
-        return
-    for environment in ENVIRONMENTS:
-        estate(session, "contracts", "--root", str(ROOT), "--env", environment)
+    every_environment(session, "contracts")
 
 
 @nox.session(name="lint-estate", default=False)
@@ -140,11 +134,7 @@ def lint_estate(session: nox.Session) -> None:
 @nox.session(default=False)
 def policy(session: nox.Session) -> None:
     """List the policy rules each environment enforces and at which level (no engine); `-- --env staging` for one."""
-    if session.posargs:
-        estate(session, "policy", "--root", str(ROOT), *session.posargs)
-        return
-    for environment in ENVIRONMENTS:
-        estate(session, "policy", "--root", str(ROOT), "--env", environment)
+    every_environment(session, "policy")
 
 
 @nox.session(default=False)

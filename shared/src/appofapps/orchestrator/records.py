@@ -20,11 +20,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from appofapps.orchestrator.discovery import SKIP_DIRS
 from appofapps.orchestrator.gitinfo import Checkout
 from appofapps.orchestrator.imports import SharedLibrary
 from appofapps.orchestrator.model import Project
+
+R = TypeVar("R", "DeployRecord", "RefreshRecord")
 
 # Installed SDK versions decide provider plugin versions, so an upgrade must redeploy.
 SDK_DISTRIBUTIONS = ("pulumi", "pulumi-aws", "pulumi-kubernetes", "pulumi-policy")
@@ -132,25 +135,55 @@ def fingerprint(
     return digest.hexdigest()
 
 
-class DeployRecords:
-    """The per-environment record file; safe for the orchestrator's worker threads."""
+class _RecordFile(Generic[R]):
+    """One JSON file of records by project, beside the state; safe for the orchestrator's worker threads.
 
-    def __init__(self, path: Path) -> None:
+    A damaged file is read as empty: it only costs a redeploy (or "never refreshed"), never a wrong skip.
+    """
+
+    def __init__(self, path: Path, kind: type[R]) -> None:
         self.path = path
         self._guard = threading.Lock()
-        self._records: dict[str, DeployRecord] = {}
+        self._records: dict[str, R] = {}
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            self._records = {name: DeployRecord(**value) for name, value in raw.items()}
+            self._records = {name: kind(**value) for name, value in raw.items()}
         except FileNotFoundError:
             pass
         except (OSError, ValueError, TypeError):
-            # A damaged record only costs a redeploy; never trust part of it.
             self._records = {}
 
-    def get(self, project: str) -> DeployRecord | None:
+    def get(self, project: str) -> R | None:
         with self._guard:
             return self._records.get(project)
+
+    def all(self) -> dict[str, R]:
+        with self._guard:
+            return dict(self._records)
+
+    def _set(self, project: str, record: R) -> None:
+        with self._guard:
+            self._records[project] = record
+            self._save()
+
+    def drop(self, project: str) -> None:
+        with self._guard:
+            if self._records.pop(project, None) is not None:
+                self._save()
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        draft = self.path.with_suffix(".tmp")
+        records = {k: asdict(v) for k, v in sorted(self._records.items())}
+        draft.write_text(json.dumps(records, indent=2), encoding="utf-8")
+        draft.replace(self.path)
+
+
+class DeployRecords(_RecordFile[DeployRecord]):
+    """What each stack's last successful deploy by this tool was (``deployed.json``)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, DeployRecord)
 
     def put(
         self,
@@ -172,26 +205,7 @@ class DeployRecords:
             outputs=dict(outputs or {}),
             consumed={name: dict(prints) for name, prints in (consumed or {}).items()},
         )
-        with self._guard:
-            self._records[project] = record
-            self._save()
-
-    def all(self) -> dict[str, DeployRecord]:
-        with self._guard:
-            return dict(self._records)
-
-    def drop(self, project: str) -> None:
-        with self._guard:
-            if self._records.pop(project, None) is not None:
-                self._save()
-
-    def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        draft = self.path.with_suffix(".tmp")
-        draft.write_text(
-            json.dumps({k: asdict(v) for k, v in sorted(self._records.items())}, indent=2), encoding="utf-8"
-        )
-        draft.replace(self.path)
+        self._set(project, record)
 
 
 # ---------------------------------------------------------------- refreshes: what `status` says about drift
@@ -209,43 +223,14 @@ class RefreshRecord:
     """Resources left out of the refresh (objects of a rendering Kubernetes provider: no cluster to read)."""
 
 
-class RefreshRecords:
+class RefreshRecords(_RecordFile[RefreshRecord]):
     """The last refresh result per stack (``refreshed.json`` beside the deploy records)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._guard = threading.Lock()
-        self._records: dict[str, RefreshRecord] = {}
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            self._records = {name: RefreshRecord(**value) for name, value in raw.items()}
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError, TypeError):
-            # A damaged file only means "never refreshed" until the next refresh.
-            self._records = {}
-
-    def get(self, project: str) -> RefreshRecord | None:
-        with self._guard:
-            return self._records.get(project)
+        super().__init__(path, RefreshRecord)
 
     def put(
         self, project: str, *, drifted_resources: int, drifted: bool, applied: bool, not_compared: int = 0
     ) -> None:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        with self._guard:
-            self._records[project] = RefreshRecord(now, drifted, drifted_resources, applied, not_compared)
-            self._save()
-
-    def drop(self, project: str) -> None:
-        with self._guard:
-            if self._records.pop(project, None) is not None:
-                self._save()
-
-    def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        draft = self.path.with_suffix(".tmp")
-        draft.write_text(
-            json.dumps({k: asdict(v) for k, v in sorted(self._records.items())}, indent=2), encoding="utf-8"
-        )
-        draft.replace(self.path)
+        self._set(project, RefreshRecord(now, drifted, drifted_resources, applied, not_compared))
