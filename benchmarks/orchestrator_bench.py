@@ -4,6 +4,7 @@
 2. Parallelism: N independent stacks with P workers versus a sequential loop of raw `pulumi up`, and versus the
    lower bound max(longest stack, total work / P) computed from the sequential timings.
 3. Planning: discovery and ordering of a generated 500-project estate (no engine), versus one raw `pulumi up`.
+4. Policy: the one-stack deploy of (1) with the estate's policy pack (platform/policy) versus without it.
 
 Usage: python benchmarks/orchestrator_bench.py [--stacks 6] [--workers 3] [--projects 500] [--repeat 3]
 Fixture stacks are tiny (one component, StackReference reads); each run uses its own temporary file backend.
@@ -91,12 +92,20 @@ def raw_up(engine: Engine, env: dict[str, str], project: Path) -> float:
     return time.perf_counter() - started
 
 
-def orchestrated(engine: Engine, env: dict[str, str], root: Path, workers: int) -> float:
+POLICY_PACK = Path(__file__).resolve().parents[1] / "platform" / "policy"
+
+
+def orchestrated(
+    engine: Engine, env: dict[str, str], root: Path, workers: int, *, policy: bool = False
+) -> float:
     started = time.perf_counter()
+    packs = [str(POLICY_PACK)] if policy else []
     report = run(
         root,
         "bench",
-        RunOptions(operation=Operation.DEPLOY, workers=workers, force=True, handle_signals=False),
+        RunOptions(
+            operation=Operation.DEPLOY, workers=workers, force=True, handle_signals=False, policy_packs=packs
+        ),
         Selection(),
         engine=engine,
         base_env=env,
@@ -166,6 +175,12 @@ def main() -> int:
             lambda: orchestrated(engine, env, single, 1),
         )
 
+        guarded = measure(
+            "orchestrator deploy --force with the estate's policy pack",
+            args.repeat,
+            lambda: orchestrated(engine, env, single, 1, policy=True),
+        )
+
         print(
             f"\n2. {args.stacks} independent stacks ({args.latency:.0f}s simulated cloud latency each), "
             f"sequential loop vs orchestrator with P={args.workers}"
@@ -205,6 +220,9 @@ def main() -> int:
     )
     print(f"  orchestrator / critical-path bound:                 {parallel / bound:6.2f}x  (1.00 = perfect)")
     print(f"  plan of {args.projects} projects / one raw pulumi up:         {plan_time / raw:6.2f}x")
+    print(
+        f"  with policy pack / without, one stack:             {guarded / orch:6.2f}x  ({guarded - orch:+.2f}s per stack)"
+    )
     print(f"  plan per project:                                   {1000 * plan_time / args.projects:6.2f} ms")
     return 0
 

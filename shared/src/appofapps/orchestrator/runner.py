@@ -584,6 +584,17 @@ class Orchestrator:
 
     def _deployed(self, project: str) -> bool:
         """Whether the stack exists in the backend with resources (it has been deployed at least once)."""
+        state_dir = file_backend_dir(self.backend)
+        if state_dir is not None:
+            # The checkpoint answers without starting the CLI; a damaged one counts as deployed (never guess
+            # "absent" about a stack that may hold resources).
+            try:
+                checkpoint = load_checkpoint(
+                    state_dir, self.graph.stack(project), self.estate.projects[project].path
+                )
+            except DamagedCheckpoint:
+                return True
+            return bool(deployment_resources(checkpoint))
         workspace = self._workspace(self.estate.projects[project])
         try:
             summaries = workspace.list_stacks()
@@ -596,7 +607,11 @@ class Orchestrator:
         return False
 
     def _events(
-        self, result: StackResult, drift: list[Drift], reads: dict[str, set[str]]
+        self,
+        result: StackResult,
+        drift: list[Drift],
+        reads: dict[str, set[str]],
+        stack_outputs: list[Mapping[str, Any]],
     ) -> Callable[[auto.EngineEvent], None]:
         def on_event(event: auto.EngineEvent) -> None:
             if event.policy_event is not None:
@@ -605,6 +620,12 @@ class Orchestrator:
             if pre is not None and pre.metadata.type != "pulumi:pulumi:Stack":
                 result.resources_planned += 1
             outputs = event.res_outputs_event
+            if (
+                outputs is not None
+                and outputs.metadata.type == "pulumi:pulumi:Stack"
+                and outputs.metadata.new
+            ):
+                stack_outputs[:] = [outputs.metadata.new.outputs or {}]
             if outputs is not None and outputs.metadata.type != "pulumi:pulumi:Stack":
                 result.resources_done += 1
                 if self.options.operation is Operation.REFRESH:
@@ -643,10 +664,11 @@ class Orchestrator:
         result.placeholders = []
         drift: list[Drift] = []
         reads: dict[str, set[str]] = {}
+        stack_outputs: list[Mapping[str, Any]] = []
         common: dict[str, Any] = {
             "on_output": write,
             "on_error": write,
-            "on_event": self._events(result, drift, reads),
+            "on_event": self._events(result, drift, reads, stack_outputs),
             "color": "never",
         }
         stack = self._select(workspace, result, create=operation in (Operation.DEPLOY, Operation.PREVIEW))
@@ -657,7 +679,7 @@ class Orchestrator:
         if project.name in self._forget:
             self._forget_pending_creates(project, stack, write)
         if operation is Operation.DEPLOY:
-            self._deploy(project, stack, result, common, reads)
+            self._deploy(project, stack, result, common, reads, stack_outputs)
         elif operation is Operation.PREVIEW:
             preview = stack.preview(**self._policy(), **common)
             result.changes = _changes(preview.change_summary)
@@ -681,6 +703,7 @@ class Orchestrator:
         result: StackResult,
         common: dict[str, Any],
         reads: dict[str, set[str]],
+        stack_outputs: list[Mapping[str, Any]],
     ) -> None:
         deps = {
             dep: self.records.get(dep)
@@ -734,7 +757,7 @@ class Orchestrator:
             print_,
             up.summary.version,
             checkout=self._checkout,
-            outputs=self._output_prints(project, result.stack),
+            outputs=self._output_prints(project, result.stack, stack_outputs),
             consumed=consumed,
         )
         result.status = Status.DONE
@@ -745,8 +768,14 @@ class Orchestrator:
             "policy_pack_configs": self.options.policy_pack_configs or None,
         }
 
-    def _output_prints(self, project: Project, stack: str) -> dict[str, str]:
-        """Keyed fingerprints of the stack's outputs; the decrypted values stay in this function's memory."""
+    def _output_prints(self, project: Project, stack: str, seen: list[Mapping[str, Any]]) -> dict[str, str]:
+        """Keyed fingerprints of the stack's outputs; the decrypted values stay in this function's memory.
+
+        The update's own events carry the outputs, with secrets masked: when none is secret they are enough,
+        and only a stack exporting a secret costs one more engine call to read it.
+        """
+        if seen and not any(_is_masked_secret(value) for value in seen[0].values()):
+            return output_prints(dict(seen[0]), output_key(self.meta))
         env = {k: v for k, v in self.env.items() if k != PLACEHOLDER_STACKS_VARIABLE}
         try:
             shown = self.command.run(
@@ -827,6 +856,18 @@ class _Workspace(auto.LocalWorkspace):
 
     def stack_outputs(self, stack_name: str) -> auto.OutputMap:
         return {}
+
+
+# How the engine marks a secret value in events and checkpoints (its "secret signature").
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # noqa: S105 - a marker, not a secret
+
+
+def _is_masked_secret(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return SECRET_SIGNATURE in value or any(_is_masked_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_is_masked_secret(v) for v in value)
+    return False
 
 
 def _changes(counts: Mapping[Any, int] | None) -> dict[str, int]:
