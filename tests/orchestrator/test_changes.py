@@ -18,6 +18,7 @@ from .estates import write_project
 from .shared_estates import commit_all, git, shared_estate
 
 LIB = "lib/fixlib"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -231,3 +232,45 @@ def test_fingerprints_cover_only_the_shared_modules_a_project_loads(estate: Path
     assert latest["other"] != after["other"] and latest["app"] == after["app"]
     edit(estate / LIB / "lonely.py")
     assert digests() == latest, "a module nobody imports is in no fingerprint"
+
+
+def test_estate_files_a_shared_module_reads_belong_to_its_importers(estate: Path) -> None:
+    """`ESTATE_FILES` in a shared module: its importers run with those files, so both fingerprints and
+    --changed follow them (as the cluster follows every app manifest through appofapps.manifest)."""
+    labels = estate / LIB / "labels.py"
+    labels.write_text(
+        'ESTATE_FILES = ("teams/*.txt",)\n' + labels.read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    (estate / "teams").mkdir()
+    (estate / "teams" / "a.txt").write_text("alpha\n", encoding="utf-8")
+    commit_all(estate, "labels read the team files")
+
+    def digests() -> dict[str, str]:
+        found = discover(estate)
+        return {name: shared_digest(p, found.shared_library) for name, p in found.projects.items()}
+
+    before = digests()
+    (estate / "teams" / "b.txt").write_text("beta\n", encoding="utf-8")
+    after = digests()
+    assert after["app"] != before["app"] and after["other"] == before["other"]
+    assert reasons(estate, base="HEAD") == {
+        "app": ["reads teams/*.txt through fixlib.labels (changed: teams/b.txt)"],
+        "web": ["depends on app (selected)"],
+    }
+    # A file the glob does not match (deeper, or elsewhere) belongs to nobody.
+    (estate / "teams" / "b.txt").unlink()
+    (estate / "teams" / "deeper").mkdir()
+    (estate / "teams" / "deeper" / "c.txt").write_text("gamma\n", encoding="utf-8")
+    assert digests() == before
+
+
+def test_a_new_app_manifest_selects_every_program_that_reads_the_manifests() -> None:
+    """In this repository: the cluster makes a namespace per team from the app manifests."""
+    library = discover(REPO_ROOT).shared_library
+    assert library is not None
+    readers = library.readers_of(REPO_ROOT / "apps" / "billing" / "invoices" / "app.yaml")
+    assert readers == {"appofapps.manifest": "apps/*/*/app.yaml"}
+    users = {
+        p.name for p in discover(REPO_ROOT).projects.values() if "appofapps.manifest" in p.shared_modules
+    }
+    assert {"platform-cluster", "estate-root", "payments-api"} <= users

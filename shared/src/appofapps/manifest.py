@@ -22,6 +22,10 @@ import yaml
 from appofapps.contracts import app_project
 
 MANIFEST_NAME = "app.yaml"
+# Files of the estate this module reads at run time, beyond its own package. A literal on purpose: the
+# orchestrator reads it statically, so every program importing this module is redeployed (and selected by
+# `--changed`) when any app manifest changes - the cluster's team namespaces come from them, for one.
+ESTATE_FILES = ("apps/*/*/app.yaml",)
 SCHEMA_NAME = "app-manifest.schema.json"
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
@@ -160,7 +164,7 @@ class Estate:
 
 def discover(root: Path) -> list[Path]:
     """Manifest paths under ``<root>/apps/<team>/<app>/app.yaml``, sorted."""
-    return sorted((root / "apps").glob(f"*/*/{MANIFEST_NAME}"))
+    return sorted(root.glob(ESTATE_FILES[0]))
 
 
 def load_estate(root: Path) -> Estate:

@@ -154,6 +154,10 @@ def detect(estate: Estate, graph: StackGraph, requested_base: str | None) -> Cha
     unselecting: list[str] = []
     for path in paths:
         name = shown(path)
+        # An estate file a shared module reads at run time (an app manifest): its importers run with it.
+        for module, glob in library.readers_of(path).items():
+            for user in (p for p in projects if module in p.shared_modules and p.name in graph.deps):
+                imports.setdefault(user.name, []).append(f"reads {glob} through {module} (changed: {name})")
         project = _owner_project(path, projects)
         if project is not None:
             stack_file = _STACK_FILE.fullmatch(path.name)

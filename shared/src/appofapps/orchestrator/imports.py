@@ -17,6 +17,10 @@ between the package and the file, as a string literal (``resources.files(...).jo
 ``Path(__file__).parent / "schemas"``). When no module names it, it belongs to the package itself, that is, to
 every project importing anything from that package.
 
+Estate files (outside the shared roots) that a module reads at run time are declared in that module as a
+literal ``ESTATE_FILES = ("apps/*/*/app.yaml",)`` of globs relative to the estate root: they belong to every
+project importing the module.
+
 The orchestrator puts the shared roots on every program's ``PYTHONPATH``, so what is read here is what runs.
 """
 
@@ -27,7 +31,7 @@ import os
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from appofapps.orchestrator.model import DiscoveryError
 
@@ -35,6 +39,7 @@ PYPROJECT = "pyproject.toml"
 SETTING = "shared-sources"
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 _NOT_DATA_SUFFIXES = (".py", ".pyc", ".pyo")
+ESTATE_FILES = "ESTATE_FILES"
 
 
 def shared_sources(root: Path) -> tuple[tuple[Path, ...], list[str]]:
@@ -146,6 +151,20 @@ def _literals(tree: ast.AST) -> set[str]:
     return found
 
 
+def _estate_globs(tree: ast.AST) -> tuple[str, ...]:
+    """The literal ``ESTATE_FILES = ("glob", ...)`` at a module's top level, if any."""
+    for node in getattr(tree, "body", []):
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == ESTATE_FILES for t in node.targets)
+            and isinstance(node.value, ast.Tuple | ast.List)
+        ):
+            return tuple(
+                e.value for e in node.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+            )
+    return ()
+
+
 def _parse(path: Path) -> ast.AST:
     try:
         return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -165,6 +184,9 @@ class SharedLibrary:
     literals: dict[str, frozenset[str]] = field(default_factory=dict)
     """Module name -> the string literals in its source (how package data is tied to modules)."""
     data_files: tuple[Path, ...] = ()
+    estate_root: Path | None = None
+    estate_globs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Module name -> the globs of estate files it declares it reads (``ESTATE_FILES``)."""
     warnings: list[str] = field(default_factory=list)
     """Problems that do not stop a run (a named root that does not exist)."""
     _owners: dict[Path, frozenset[str]] = field(default_factory=dict, repr=False)
@@ -172,7 +194,7 @@ class SharedLibrary:
     @classmethod
     def load(cls, root: Path) -> SharedLibrary:
         roots, warnings = shared_sources(root)
-        library = cls(roots=roots, warnings=warnings)
+        library = cls(roots=roots, warnings=warnings, estate_root=root.resolve())
         trees: dict[str, tuple[ast.AST, bool]] = {}
         data = []
         for source_root in library.roots:
@@ -190,6 +212,8 @@ class SharedLibrary:
                 imported_names(tree, name, is_package=is_package) & library.modules.keys()
             )
             library.literals[name] = frozenset(_literals(tree))
+            if globs := _estate_globs(tree):
+                library.estate_globs[name] = globs
         library.data_files = tuple(data)
         return library
 
@@ -282,6 +306,25 @@ class SharedLibrary:
         files = [self.modules[name] for name in sorted(wanted) if name in self.modules]
         files.extend(path for path in self.data_files if self.owners(path) & wanted)
         return files
+
+    def estate_files_of(self, modules: Iterable[str]) -> list[Path]:
+        """The estate files (declared with ``ESTATE_FILES``) that those modules read, sorted."""
+        if self.estate_root is None:
+            return []
+        globs = sorted({glob for name in set(modules) for glob in self.estate_globs.get(name, ())})
+        return sorted({path for glob in globs for path in self.estate_root.glob(glob) if path.is_file()})
+
+    def readers_of(self, path: Path) -> dict[str, str]:
+        """Modules that declare they read ``path`` (an estate file, which may no longer exist) -> the glob."""
+        if self.estate_root is None or not path.is_relative_to(self.estate_root):
+            return {}
+        relative = PurePosixPath(path.relative_to(self.estate_root).as_posix())
+        return {
+            name: glob
+            for name, globs in sorted(self.estate_globs.items())
+            for glob in globs
+            if len(relative.parts) == len(PurePosixPath(glob).parts) and relative.match(glob)
+        }
 
     def program_env(self, env: dict[str, str]) -> dict[str, str]:
         """``env`` with the shared roots first on ``PYTHONPATH``, so programs import what was read here."""

@@ -81,6 +81,11 @@ def shared_digest(project: Project, library: SharedLibrary | None) -> str:
         digest.update((path.relative_to(root) if root else path).as_posix().encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
+    # Estate files those modules read at run time (every app manifest, for appofapps.manifest).
+    for path in library.estate_files_of(project.shared_modules):
+        relative = path.relative_to(library.estate_root) if library.estate_root else path
+        digest.update(b"\0estate:" + relative.as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
