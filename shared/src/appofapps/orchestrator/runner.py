@@ -473,6 +473,11 @@ class Orchestrator:
         state_dir = file_backend_dir(self.backend)
         if state_dir is None:
             return f"check the stack lock: pulumi cancel --stack {result.stack} (in its project directory)"
+        # Every engine of this run has exited by now. One that died of the signal before it could handle it
+        # (the first instants of a CLI) leaves its lock behind: that lock is provably dead, so release it.
+        for held in stack_locks(state_dir, result.stack):
+            if held.dead_here():
+                remove_stack_lock(held)
         locks = state_dir / ".pulumi" / "locks" / result.stack
         if locks.is_dir() and any(locks.iterdir()):
             return f"stack lock still held: `pulumi cancel --stack {result.stack} --yes` clears it"
