@@ -15,8 +15,6 @@ alone). Two sides:
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from appofapps import contracts
 from appofapps.engine.backend import file_backend_dir
 from appofapps.orchestrator.graph import StackGraph
 from appofapps.orchestrator.model import Estate, OrchestratorError, OutputRead, Project
+from appofapps.orchestrator.recovery import checkpoint_path, read_checkpoint
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 
@@ -140,14 +139,10 @@ def _stack_outputs(deployment: Mapping[str, Any] | None) -> frozenset[str] | Non
 
 def keys_from_file_backend(state_dir: Path, stack: str) -> frozenset[str] | None:
     """Output keys of ``org/project/stack`` in a file backend's checkpoint, read without the engine."""
-    _, project, name = stack.split("/")
-    stacks = state_dir / ".pulumi" / "stacks" / project
-    for path in (stacks / f"{name}.json", stacks / f"{name}.json.gz"):
-        if path.exists():
-            raw = path.read_bytes()
-            data = json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw)
-            return _stack_outputs((data.get("checkpoint") or {}).get("latest"))
-    return None
+    path = checkpoint_path(state_dir, stack)
+    if path is None:
+        return None
+    return _stack_outputs((read_checkpoint(path).get("checkpoint") or {}).get("latest"))
 
 
 def keys_from_engine(

@@ -106,7 +106,8 @@ def checkpoint_path(state_dir: Path, stack: str) -> Path | None:
     return None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint file (``.json`` or ``.json.gz``) as JSON; a malformed one raises ValueError or OSError."""
     raw = path.read_bytes()
     if path.name.endswith(".gz"):
         raw = gzip.decompress(raw)
@@ -146,7 +147,7 @@ def load_checkpoint(state_dir: Path, stack: str, project_dir: Path) -> dict[str,
     if path is None:
         return None
     try:
-        return _read_json(path)
+        return read_checkpoint(path)
     except (OSError, ValueError, EOFError) as error:
         raise DamagedCheckpoint(_recovery_steps(state_dir, stack, path, project_dir, error)) from error
 
@@ -159,7 +160,7 @@ def _recovery_steps(state_dir: Path, stack: str, path: Path, project_dir: Path, 
     usable = []
     for backup in backups(state_dir, stack):
         try:
-            _read_json(backup)
+            read_checkpoint(backup)
         except (OSError, ValueError, EOFError):
             lines.append(f"    (damaged too, not usable: {backup})")
             continue

@@ -50,6 +50,7 @@ from appofapps.orchestrator.records import (
 from appofapps.orchestrator.recovery import (
     CREATING,
     DamagedCheckpoint,
+    checkpoint_path,
     creates_safe_to_forget,
     deployment_resources,
     load_checkpoint,
@@ -852,11 +853,12 @@ class _Workspace(auto.LocalWorkspace):
         self.state_dir = state_dir
 
     def select_stack(self, stack_name: str) -> None:
-        parts = stack_name.split("/")
-        if self.state_dir is not None and len(parts) == 3:
-            stacks = self.state_dir / ".pulumi" / "stacks" / parts[1]
-            if (stacks / f"{parts[2]}.json").exists() or (stacks / f"{parts[2]}.json.gz").exists():
-                return
+        if (
+            self.state_dir is not None
+            and stack_name.count("/") == 2
+            and checkpoint_path(self.state_dir, stack_name) is not None
+        ):
+            return
         super().select_stack(stack_name)
 
     def stack_outputs(self, stack_name: str) -> auto.OutputMap:
