@@ -22,7 +22,6 @@ from appofapps.engine.store import Store
 from appofapps.orchestrator.audit import GENESIS, AuditRun, AuditTampered, AuditTrail, entry_hash
 from appofapps.orchestrator.report import StackResult, Status
 
-
 RUN = AuditRun(
     operation="deploy",
     environment="local",

@@ -13,8 +13,8 @@ from pulumi import automation as auto
 
 from appofapps.cli import main
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, discover, run
 from appofapps.engine.store import FileStore
+from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, discover, run
 from appofapps.orchestrator.output_contracts import ContractError, keys_from_engine, keys_from_state
 from appofapps.orchestrator.progress import PlainProgress
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appofapps.engine.backend import environment_env
+from appofapps.engine.backend import backend_for, environment_env
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator.audit import AuditTrail
 from appofapps.orchestrator.locks import Holder, meta_dir
@@ -51,7 +51,7 @@ def test_a_wrong_passphrase_is_refused_before_the_lock_and_changes_nothing(
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert "encryptionsalt" in (project / "Pulumi.local.yaml").read_text()
     backend = engine_env["PULUMI_BACKEND_URL"]
-    trail = AuditTrail.of(root, backend, "local")
+    trail = AuditTrail.of(backend_for(root, "local", engine_env), "local")
     state_before = digest(backend_dir / ".pulumi")
     audit_before = trail.verify()
     reports_before = sorted((root / ".reports").rglob("*"))
@@ -59,7 +59,8 @@ def test_a_wrong_passphrase_is_refused_before_the_lock_and_changes_nothing(
     # Someone else holds the environment: a refusal for the passphrase (2), not for the lock (3), proves the
     # passphrase was checked before any attempt to take the lock.
     lock = meta_dir(root, backend, "local") / "lock.json"
-    lock.write_text(json.dumps(asdict(Holder.me(backend, "local", "another deploy"))), encoding="utf-8")
+    holder = Holder.me(backend, "local", "another deploy", "another-run").renewed(600)
+    lock.write_text(json.dumps(asdict(holder)), encoding="utf-8")
     wrong = {**engine_env, "PULUMI_CONFIG_PASSPHRASE": "not-the-passphrase"}
     refused = console("deploy", wrong)
     assert refused.returncode == 2, refused.stdout + refused.stderr

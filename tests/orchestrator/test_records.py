@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appofapps.orchestrator import discover
 from appofapps.engine.backend import backend_for
+from appofapps.orchestrator import discover
 from appofapps.orchestrator.records import DeployRecord, DeployRecords, fingerprint
 
 from .estates import set_config, write_project

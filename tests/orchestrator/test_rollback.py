@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from appofapps.cli import main
+from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator.locks import EnvironmentLock, LockHeld
 from appofapps.orchestrator.report import RunReport
-from appofapps.engine.backend import backend_for
 from appofapps.orchestrator.rollback import (
     Rollback,
     RollbackError,
