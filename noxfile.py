@@ -150,6 +150,18 @@ def move_state(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def lock(session: nox.Session) -> None:
+    """Take an environment's lock for a workflow run whose jobs join it: `-- --env <env> [--lease S]`."""
+    estate(session, "lock", "--root", str(ROOT), *session.posargs)
+
+
+@nox.session(default=False)
+def unlock(session: nox.Session) -> None:
+    """Release an environment lock (a dead run's, or this workflow run's): `-- --env <env> [--stack S]`."""
+    estate(session, "unlock", "--root", str(ROOT), *session.posargs)
+
+
+@nox.session(default=False)
 def audit(session: nox.Session) -> None:
     """Print an environment's audit trail and verify its hash chain (`-- --env production`)."""
     estate(session, "audit", "--root", str(ROOT), *session.posargs)
