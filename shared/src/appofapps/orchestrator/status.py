@@ -8,7 +8,6 @@ no lock is taken, so it answers even while another run holds the environment. Dr
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from appofapps.engine.backend import backend_url
+from appofapps.orchestrator import documents
 from appofapps.orchestrator.api import Selection, plan
 from appofapps.orchestrator.locks import meta_dir
 from appofapps.orchestrator.model import OrchestratorError
@@ -127,7 +127,7 @@ def _status(args: argparse.Namespace) -> int:
         return 2
     if args.json:
         data: dict[str, Any] = {"environment": args.env, "stacks": [asdict(row) for row in rows]}
-        print(json.dumps(data, indent=2))
+        documents.emit("status", data)
         return 0
     console = Console()
     if not console.is_terminal:
