@@ -45,7 +45,10 @@ def checkpoint(root: Path, project: str, custom: int) -> Path:
         {"urn": f"{stack}x", "type": "pulumi:providers:kubernetes", "custom": True},
         *({"urn": f"{stack}{i}", "type": "fixture:index:Thing", "custom": False} for i in range(custom)),
     ]
-    data = {"version": 3, "checkpoint": {"stack": f"organization/{project}/local", "latest": {"resources": resources}}}
+    data = {
+        "version": 3,
+        "checkpoint": {"stack": f"organization/{project}/local", "latest": {"resources": resources}},
+    }
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
 
@@ -81,13 +84,17 @@ def test_help_lists_every_exit_code(command: list[str], capsys: pytest.CaptureFi
     assert done.value.code == 0
     out = capsys.readouterr().out
     for code in ExitCode:
-        assert re.search(rf"^\s*{code.value}\s+{code.name.lower().replace('_', '-')}\s", out, re.MULTILINE), code
+        assert re.search(rf"^\s*{code.value}\s+{code.name.lower().replace('_', '-')}\s", out, re.MULTILINE), (
+            code
+        )
 
 
 def test_readme_lists_every_exit_code_with_its_meaning() -> None:
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     for code in ExitCode:
-        assert f"| {code.value} | `{code.name.lower().replace('_', '-')}` | {MEANINGS[code]} |" in readme, code
+        assert f"| {code.value} | `{code.name.lower().replace('_', '-')}` | {MEANINGS[code]} |" in readme, (
+            code
+        )
 
 
 def test_an_unknown_project_exits_6_before_anything_runs(tmp_path: Path) -> None:
@@ -174,9 +181,17 @@ def test_plan_graph_status_lint_contracts_and_policy_print_one_valid_document(tm
     teams(tmp_path)
     root = ["--root", str(tmp_path)]
     plan = _document(console("plan", *root, "--env", "local", "--json"))
-    assert plan["levels"] == [["organization/base/local"], ["organization/one/local"], ["organization/three/local", "organization/two/local"]]
+    assert plan["levels"] == [
+        ["organization/base/local"],
+        ["organization/one/local"],
+        ["organization/three/local", "organization/two/local"],
+    ]
     graph = _document(console("graph", *root, "--env", "local", "--json"))
-    assert {(e["from"], e["to"]) for e in graph["edges"]} == {("base", "one"), ("one", "two"), ("one", "three")}  # type: ignore[index, union-attr]
+    assert {(e["from"], e["to"]) for e in graph["edges"]} == {
+        ("base", "one"),
+        ("one", "two"),
+        ("one", "three"),
+    }  # type: ignore[index, union-attr]
     assert {n["project"]: n["team"] for n in graph["nodes"]} == {  # type: ignore[index, union-attr]
         "base": "platform",
         "one": "alpha",
@@ -197,7 +212,9 @@ def test_plan_graph_status_lint_contracts_and_policy_print_one_valid_document(tm
 def test_lint_estate_json_carries_the_problems_and_exits_2(tmp_path: Path) -> None:
     teams(tmp_path)
     (tmp_path / "apps" / "beta" / "three" / "Pulumi.local.yaml").unlink()
-    write_project(tmp_path, "apps/beta/three", "three", deps=["one"], declare=["one"], environments=("staging",))
+    write_project(
+        tmp_path, "apps/beta/three", "three", deps=["one"], declare=["one"], environments=("staging",)
+    )
     done = console("lint-estate", "--root", str(tmp_path), "--json")
     assert done.returncode == 2
     lint = _document(done)
@@ -233,7 +250,9 @@ def test_audit_json_holds_the_verified_entries_or_the_tampering(tmp_path: Path) 
 def test_a_document_that_breaks_its_schema_is_refused() -> None:
     import jsonschema
 
-    good = documents.stamped("lint-estate", {"root": "/", "projects": [], "environments": [], "ok": True, "problems": []})
+    good = documents.stamped(
+        "lint-estate", {"root": "/", "projects": [], "environments": [], "ok": True, "problems": []}
+    )
     documents.validate(good)
     with pytest.raises(jsonschema.ValidationError):
         documents.validate({**good, "ok": "yes"})
@@ -282,7 +301,9 @@ def test_graph_svg_has_one_node_per_stack_grouped_by_team_and_coloured_by_last_r
             run_id="r",
         )
     out = tmp_path / "pictures"
-    done = console("graph", "--root", str(tmp_path), "--env", "local", "--format", "svg", "--output", str(out))
+    done = console(
+        "graph", "--root", str(tmp_path), "--env", "local", "--format", "svg", "--output", str(out)
+    )
     assert done.returncode == 0, done.stderr
     svg = out / "local.svg"
     assert f"wrote {svg} (4 stack(s))" in done.stdout
@@ -306,9 +327,7 @@ def test_graph_picture_without_dot_says_how_to_get_it(tmp_path: Path) -> None:
     teams(tmp_path)
     bare = tmp_path / "bin"
     bare.mkdir()
-    done = console(
-        "graph", "--root", str(tmp_path), "--format", "svg", env={**os.environ, "PATH": str(bare)}
-    )
+    done = console("graph", "--root", str(tmp_path), "--format", "svg", env={**os.environ, "PATH": str(bare)})
     assert done.returncode == 2
     assert "Graphviz's `dot` is not on PATH" in done.stderr and "apt-get install graphviz" in done.stderr
     assert not (tmp_path / ".reports").exists()
