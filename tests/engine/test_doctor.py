@@ -141,3 +141,14 @@ def test_secrets_and_aws_checks_fail_on_a_wrong_passphrase_and_on_static_keys_in
 def test_the_pins_of_uv_and_nox_are_read_from_the_ci_install_script() -> None:
     assert doctor.tool_pins(REPO_ROOT) == {"uv": "0.13.8", "nox": "2026.10.20"}
     assert shutil.which("uv") is not None
+
+
+def test_an_engine_without_its_kubernetes_plugin_fails_with_the_bootstrap_fix(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "empty-pulumi-home"))  # where plugins are installed
+    checks, found = doctor.check_engine(REPO_ROOT)
+    assert found is not None and checks[0].verdict is Verdict.OK
+    plugin = checks[1]
+    assert plugin.name == "kubernetes plugin" and plugin.verdict is Verdict.FAIL, plugin
+    assert "is not installed; found none" in plugin.detail and plugin.fix == "python3 -m nox -s bootstrap"

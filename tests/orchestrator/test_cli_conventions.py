@@ -343,3 +343,28 @@ def test_bash_completion_offers_the_commands_and_their_options() -> None:
         assert word in done.stdout, word
     checked = subprocess.run(["bash", "-n"], input=done.stdout, text=True, capture_output=True, check=False)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_rollback_and_move_state_without_yes_and_without_a_terminal_exit_2_touching_nothing(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "estate"
+    teams(root)
+    checkpoint(root, "one", custom=2)
+    for args in (
+        ["init", "--quiet"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+    ):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+    before = digest(root)
+    rolled = console("rollback", "--root", str(root), "--env", "local", "one", "--to", "HEAD")
+    assert rolled.returncode == 2, rolled.stderr
+    assert "redeploy one from commit" in rolled.stderr
+    assert "organization/one/local: 2 resource(s) in state" in rolled.stderr
+    target = tmp_path / "target"
+    moved = console("move-state", "--root", str(root), "--env", "local", "--to", target.as_uri())
+    assert moved.returncode == 2, moved.stderr
+    assert f"copy 4 stack(s) into {target.as_uri()}" in moved.stderr
+    assert digest(root) == before and not target.exists()
+    assert "--yes" in moved.stderr.partition("To go ahead: ")[2]
