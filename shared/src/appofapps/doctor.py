@@ -285,7 +285,9 @@ def check_aws(environment: str, env: Mapping[str, str], home: Path | None = None
         name,
         Verdict.FAIL,
         "no AWS credentials (environment variables or ~/.aws)",
-        "`aws sso login --profile <profile>` and export AWS_PROFILE, or run it in CI through its OIDC role",
+        "give this shell credentials for the environment's AWS account (AWS_PROFILE naming a profile in "
+        "~/.aws/config, or temporary AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN); CI assumes its "
+        "OIDC role",
     )
 
 
