@@ -4,7 +4,7 @@ Checks: Python, Go, uv and nox against their pins; the engine and its Kubernetes
 backend reachable and writable; per environment, the passphrase opening every stack file (passphrase provider)
 or AWS credentials present for its KMS key (and, in CI, from a role assumed through OIDC, not static keys);
 pre-commit installed as the repository's git hook. Nothing is built, deployed or changed (the backend check
-writes and removes one probe file).
+creates a file backend's directory if missing, and writes and removes one probe file in it).
 """
 
 from __future__ import annotations

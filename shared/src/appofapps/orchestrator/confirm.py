@@ -59,7 +59,9 @@ def state_resources(root: Path, stacks: Sequence[str], env: dict[str, str] | Non
 
 def rerun_with_yes(argv: Sequence[str]) -> str:
     """The command line that was run, with ``--yes`` added, ready to paste."""
-    return shlex.join([sys.argv[0] if sys.argv and sys.argv[0] else "appofapps", *argv, "--yes"])
+    # The console script's own path when that is what runs (it works pasted anywhere); else its name.
+    program = sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "appofapps" else "appofapps"
+    return shlex.join([program, *argv, "--yes"])
 
 
 def confirm(
