@@ -22,10 +22,10 @@ from appofapps.orchestrator.api import Selection, plan, run
 from appofapps.orchestrator.audit import AuditTampered, AuditTrail, render_history
 from appofapps.orchestrator.confirm import Target, confirm, state_resources
 from appofapps.orchestrator.exit_codes import ExitCode, for_report, has_changes
-from appofapps.orchestrator.graph import UnknownStack
+from appofapps.orchestrator.graph import StackGraph, UnknownStack
 from appofapps.orchestrator.guard import add_policy_command
 from appofapps.orchestrator.locks import EnvironmentLock, LockHeld, current_command
-from appofapps.orchestrator.model import OrchestratorError
+from appofapps.orchestrator.model import Estate, OrchestratorError
 from appofapps.orchestrator.move import describe, move_state
 from appofapps.orchestrator.preflight import PreflightError
 from appofapps.orchestrator.progress import make_progress, print_final
@@ -172,7 +172,7 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def graph_document(estate: Any, graph: Any, results: dict[str, str]) -> dict[str, Any]:
+def graph_document(estate: Estate, graph: StackGraph, results: dict[str, str]) -> dict[str, Any]:
     """The graph as data: one node per stack (team, last result), one edge per dependency."""
     return {
         "environment": graph.environment,

@@ -34,7 +34,7 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.INVALID: "invalid estate, selection, arguments or config, or --yes missing without a terminal; "
     "nothing ran",
     ExitCode.AUTH: "credentials missing or refused: a passphrase that does not open a stack, static AWS keys in CI",
-    ExitCode.DEPLOYMENT: "a stack's engine run failed (resource, provider or program error); dependents skipped",
+    ExitCode.DEPLOYMENT: "a stack failed (resource, provider or program error, or refused for its state); dependents skipped",
     ExitCode.POLICY: "a mandatory policy violation blocked a stack, and nothing else failed",
     ExitCode.STACK_NOT_FOUND: "a project named by --only or --exclude has no stack in the environment",
     ExitCode.CHANGES: "--expect-no-changes: the preview found changes or the refresh found drift",
