@@ -37,9 +37,9 @@ def test_a_wrong_passphrase_is_refused_before_the_lock_and_changes_nothing(
     root = tmp_path / "estate"
     project = write_project(root, "app", "app")
 
-    def console(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    def console(command: str, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(CONSOLE), command, "--root", str(root), "--env", "local", "--plain"],
+            [str(CONSOLE), command, "--root", str(root), "--env", "local", "--plain", *extra],
             env=env,
             capture_output=True,
             text=True,
@@ -56,14 +56,14 @@ def test_a_wrong_passphrase_is_refused_before_the_lock_and_changes_nothing(
     audit_before = trail.verify()
     reports_before = sorted((root / ".reports").rglob("*"))
 
-    # Someone else holds the environment: a refusal for the passphrase (2), not for the lock (3), proves the
+    # Someone else holds the environment: a refusal for the passphrase (3), not for the lock (75), proves the
     # passphrase was checked before any attempt to take the lock.
     lock = meta_dir(root, backend, "local") / "lock.json"
     holder = Holder.me(backend, "local", "another deploy", "another-run").renewed(600)
     lock.write_text(json.dumps(asdict(holder)), encoding="utf-8")
     wrong = {**engine_env, "PULUMI_CONFIG_PASSPHRASE": "not-the-passphrase"}
     refused = console("deploy", wrong)
-    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.returncode == 3, refused.stdout + refused.stderr
     assert "incorrect passphrase" in refused.stderr and f"  {project / 'Pulumi.local.yaml'}" in refused.stderr
     assert "no lock was taken" in refused.stderr and "locked by" not in refused.stderr
     lock.unlink()
@@ -74,8 +74,8 @@ def test_a_wrong_passphrase_is_refused_before_the_lock_and_changes_nothing(
     from_file["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(phrase_file)
     assert environment_env(root, "local", from_file).get("PULUMI_CONFIG_PASSPHRASE") is None
     for command in ("preview", "destroy"):
-        refused = console(command, from_file)
-        assert refused.returncode == 2, refused.stdout + refused.stderr
+        refused = console(command, from_file, *(["--yes"] if command == "destroy" else []))
+        assert refused.returncode == 3, refused.stdout + refused.stderr
         assert "incorrect passphrase" in refused.stderr
 
     assert not lock.exists()

@@ -223,8 +223,8 @@ def test_two_runners_at_once_one_runs_the_other_is_refused_naming_it(
     for run in runs:
         outputs.append(run.communicate()[0])
     codes = [run.returncode for run in runs]
-    assert sorted(codes) == [0, 3], outputs
-    loser = codes.index(3)
+    assert sorted(codes) == [0, 75], outputs
+    loser = codes.index(75)
     winner = 1 - loser
     assert "is locked by" in outputs[loser] and f"pid {runs[winner].pid}" in outputs[loser], outputs[loser]
     print(f"refused after {ended[loser]:.1f}s; the deploy took {ended[winner]:.1f}s")
@@ -281,7 +281,7 @@ def test_a_runner_killed_mid_deploy_is_taken_over_after_its_lease(
     assert pending_create(), "the kill left no pending create"
     set_config(roots[1] / "slow", "slow", ENV, {"create_seconds": "0"})
     refused = console(roots[1], runner_env, "deploy")
-    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert refused.returncode == 75, refused.stdout + refused.stderr
     assert "runner-a" in refused.stderr and "lease until" in refused.stderr
 
     expires = dt.datetime.fromisoformat(holder["expires"])  # A's lease, as A last renewed it before the kill
@@ -340,7 +340,7 @@ def test_a_kms_stack_is_created_with_its_provider_keeps_its_stack_file_and_round
         text=True,
         check=False,
     )
-    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.returncode == 3, refused.stdout + refused.stderr  # Pulumi's authentication code
     assert "qa cannot start; nothing was locked or run" in refused.stderr
     assert "AWS credentials: none found" in refused.stderr
     bucket = s3_bucket.split("?")[0].removeprefix("s3://")

@@ -14,6 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from appofapps.orchestrator.documents import schema_id
+
 
 class Status(StrEnum):
     WAITING = "waiting"
@@ -145,6 +147,7 @@ class RunReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "schema": schema_id("run-report"),
             "operation": self.operation,
             "environment": self.environment,
             "root": self.root,
