@@ -596,6 +596,7 @@ class Orchestrator:
                     failure = classify(text)
                     if self.options.retry.should_retry(failure, attempt):
                         delay = self.options.retry.delay(attempt)
+                        result.retry_delays.append(delay)
                         self.progress.note(
                             f"{result.stack}: transient error, retry {attempt + 1}/{self.options.retry.attempts} "
                             f"in {delay:.1f}s"
