@@ -22,7 +22,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini("engine_timeout", "per-test timeout (seconds) of tests that drive the real engine", default="900")
+    parser.addini(
+        "engine_timeout", "per-test timeout (seconds) of tests that drive the real engine", default="900"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

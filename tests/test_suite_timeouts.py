@@ -15,7 +15,7 @@ TESTS = Path(__file__).resolve().parent
 REPO_ROOT = TESTS.parent
 CI_MINUTES = 90
 
-HANGING = '''
+HANGING = """
 import threading
 import time
 
@@ -38,7 +38,7 @@ def test_unit_hang():
 @pytest.mark.engine
 def test_engine_hang():
     hang()
-'''
+"""
 
 
 def test_the_suite_configures_a_limit_for_every_test_and_a_larger_one_for_engine_tests(
@@ -83,6 +83,6 @@ def test_a_hanging_test_fails_at_its_limit_with_every_threads_stack(tmp_path: Pa
     assert "Timeout (>1.0s)" in out and "Timeout (>4.0s)" in out, out
     # The main thread's stack is the failure's traceback; every other thread's is dumped beside it.
     assert out.count("Stack of worker-waiting-forever") == 2 and ">           time.sleep(60)" in out, out
-    times = {case.get("name"): float(case.get("time", "0")) for case in ET.parse(results).iter("testcase")}
+    times = {case.get("name"): float(case.get("time", "0")) for case in ET.parse(results).iter("testcase")}  # noqa: S314 - our own file
     assert 1 <= times["test_unit_hang"] < 4, times
     assert 4 <= times["test_engine_hang"] < 15, times
