@@ -25,7 +25,7 @@ from appofapps.engine.backend import LOCAL_ENVIRONMENT
 # Set by every common CI system (GitHub Actions, GitLab, Buildkite, CircleCI...); GitHub's own flag as well.
 CI_FLAGS = ("CI", "GITHUB_ACTIONS")
 # Temporary keys from an assumed role always come with a session token; long-lived keys never do.
-SESSION_TOKEN = "AWS_SESSION_TOKEN"
+SESSION_TOKEN = "AWS_SESSION_TOKEN"  # noqa: S105 - the variable's name, not a token
 MAX_SCANNED_BYTES = 2_000_000
 
 
