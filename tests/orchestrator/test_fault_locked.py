@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from appofapps.engine.backend import backend_for
 from appofapps.orchestrator import EnvironmentLock
 
 from .estates import chain, set_config
@@ -48,7 +49,8 @@ def test_a_refused_second_deploy_leaves_every_state_file_byte_identical(
     assert first.returncode == 0, first.stdout + first.stderr
     set_config(root / "chain" / "b", "b", "local", {"label": "b, changed"})  # the next deploy has work to do
 
-    holder = EnvironmentLock(root, engine_env["PULUMI_BACKEND_URL"], "local", "deploy local (the first run)")
+    backend = backend_for(root, "local", engine_env)
+    holder = EnvironmentLock(root, backend, "local", "deploy local (the first run)")
     with holder:
         before = digests(backend_dir, root / "chain")
         kinds = {

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from appofapps.engine.backend import backend_for
+from appofapps.orchestrator.audit import AuditTrail
 from appofapps.orchestrator.locks import meta_dir
 
 from .estates import write_project
@@ -105,7 +107,7 @@ def test_a_signal_reaches_the_engine_which_cancels_cleanly_and_the_rerun_converg
     assert (update["kind"], update["result"]) == ("update", "failed"), update
     checkpoint = json.loads((backend_dir / ".pulumi/stacks/slow/local.json").read_text(encoding="utf-8"))
     assert not checkpoint["checkpoint"]["latest"].get("pending_operations")  # no create left in doubt
-    audit = [json.loads(line) for line in (meta / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
+    audit = AuditTrail.of(backend_for(root, "local", engine_env), "local").entries()
     assert {(e["stack"], e["result"]) for e in audit} == {
         ("organization/slow/local", "interrupted"),
         ("organization/after/local", "not-started"),
