@@ -78,6 +78,7 @@ def test_a_signal_reaches_the_engine_which_cancels_cleanly_and_the_rerun_converg
         wait_for(
             lambda: [e["event"] for e in journal(events)] == ["creating"], "the slow create to be in flight"
         )
+        assert len(processes_in(root)) >= 3  # the engine, its language host and program, the provider
         first.send_signal(sent)
         out, _ = first.communicate(timeout=180)
     finally:
