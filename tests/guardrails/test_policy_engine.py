@@ -91,6 +91,7 @@ def test_violating_stack_is_blocked_in_preview_and_deploy_and_nothing_is_deploye
     assert result.status is Status.FAILED
     assert {v.policy for v in result.policy_violations} == KUBERNETES_RULES
     assert result.reason == "blocked by 6 mandatory policy violation(s); nothing was changed"
+    assert result.attempts == 1 and result.retry_delays == []  # a policy failure is never retried
     assert deploy.results["after"].status is Status.SKIPPED
     assert checkpoint_resources(backend_dir, "kube") == []
     assert not rendered.exists() or not list(rendered.rglob("*.yaml"))

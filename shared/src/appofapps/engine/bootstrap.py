@@ -476,15 +476,15 @@ def ensure_kubernetes_plugin(pins: EnginePins, bin_dir: Path, log: Log = _stderr
 # ---------------------------------------------------------------- verification and the entry point
 
 
-def verify(engine: Engine) -> None:
-    """Refuse an engine whose CLI or Kubernetes plugin differs from the pins."""
+def verify(engine: Engine, env: dict[str, str] | None = None) -> None:
+    """Refuse an engine whose CLI or Kubernetes plugin differs from the pins (``env``: where plugins are found)."""
     actual = cli_version(engine.pulumi)
     if actual != engine.pulumi_version:
         raise EngineMismatch(
             f"{engine.pulumi} reports {actual!r} but the estate pins {engine.pulumi_version} "
             "(pyproject.toml [tool.appofapps.engine]); run `nox -s bootstrap`"
         )
-    plugins = installed_plugins(engine.env(), engine.pulumi)
+    plugins = installed_plugins(env or engine.env(), engine.pulumi)
     if not _has_plugin(plugins, "kubernetes", engine.kubernetes_version):
         found = sorted(
             str(p.get("version"))

@@ -83,6 +83,8 @@ class StackResult:
     started_at: float | None = None
     ended_at: float | None = None
     attempts: int = 0
+    retry_delays: list[float] = field(default_factory=list)
+    """Seconds waited before each retry, in order: after attempt 1, after attempt 2, ..."""
     reason: str = ""
     """Why it failed, was skipped, or what it is missing; engine lines are secret-masked."""
     error_kind: str = ""
