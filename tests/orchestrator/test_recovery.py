@@ -157,3 +157,17 @@ def test_a_state_path_that_is_a_file_is_named_in_the_error(tmp_path: Path) -> No
     state.write_text("not a directory", encoding="utf-8")
     with pytest.raises(StateNotWritable, match=f"the state directory {state} is not writable"):
         check_writable(state)
+
+
+def test_unlock_stack_removes_a_pulumi_stack_lock_without_a_pulumi_on_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the refusal of a locked stack advises is an `appofapps` command that works as pasted."""
+    _lock(tmp_path / ".state", "held", os.getpid(), socket.gethostname())
+    locks = tmp_path / ".state" / ".pulumi" / "locks" / "organization" / "app" / "local"
+    command = f"appofapps unlock --root {tmp_path} --env local --stack {STACK}"
+    assert main(command.split()[1:]) == 0
+    assert f"removed the Pulumi lock of {STACK}" in capsys.readouterr().out
+    assert not list(locks.glob("*.json"))
+    assert main(command.split()[1:]) == 0
+    assert "holds no Pulumi lock" in capsys.readouterr().out

@@ -172,17 +172,19 @@ def test_two_runners_share_state_records_audit_and_history_through_the_bucket(
     assert left == [], "destroy left checkpoints (the engine keeps only its .bak copies)"
 
 
+@pytest.mark.parametrize("kind", ["file", "s3"])
 def test_a_stack_changed_outside_the_orchestrator_is_never_skipped(
-    engine: Engine, runner_env: dict[str, str], s3_bucket: str, tmp_path: Path
+    engine: Engine, runner_env: dict[str, str], tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
     root = tmp_path / "estate"
     chain(root, ("a", "b"))
-    declare_backend(root, s3_bucket)
+    url = (tmp_path / "state").as_uri() if kind == "file" else request.getfixturevalue("s3_bucket")
+    declare_backend(root, url)
     code, _, out = report_of(root, runner_env, "deploy")
     assert code == 0, out
 
     pulumi = str(engine.bin_dir / "pulumi")
-    env = {**runner_env, "PULUMI_BACKEND_URL": s3_bucket}
+    env = {**runner_env, "PULUMI_BACKEND_URL": url}
     outside = ["--non-interactive", "--stack", "organization/b/local", "--cwd", str(root / "chain" / "b")]
     subprocess.run(
         [pulumi, "up", "--yes", "--skip-preview", *outside], env=env, check=True, capture_output=True
@@ -411,3 +413,42 @@ def test_move_state_from_a_file_backend_to_s3_and_back_keeps_records_and_audit(
         assert audited.returncode == 0 and "chain verified" in audited.stdout, audited.stdout + audited.stderr
         heads.append(audited.stdout.split("head: ")[1].split()[0])
     assert heads[0] != heads[1]  # the second move carried the first's entries and more were added
+
+
+RENDERING_PROGRAM = """import pathlib
+
+import pulumi
+import pulumi_kubernetes as kubernetes
+
+from appofapps import k8s
+
+# The estate root is the program's grandparent here (<root>/apps/render).
+kube = k8s.rendering("render", "local", "render", root=pathlib.Path.cwd().parents[1])
+kubernetes.core.v1.ConfigMap(
+    "settings",
+    metadata=kube.metadata("settings", "default"),
+    data={"colour": "blue"},
+    opts=pulumi.ResourceOptions(provider=kube.provider),
+)
+"""
+
+
+def test_two_clones_at_different_paths_see_no_diff_in_rendered_objects(
+    runner_env: dict[str, str], s3_bucket: str, tmp_path: Path
+) -> None:
+    """The rendering provider's directory is stored in state: relative to the program, so no clone differs."""
+    a_root = tmp_path / "a" / "estate"
+    project = write_project(a_root, "apps/render", "render")
+    (project / "__main__.py").write_text(RENDERING_PROGRAM, encoding="utf-8")
+    declare_backend(a_root, s3_bucket)
+    git(a_root, "init", "-q")
+    commit_all(a_root, "estate")
+    code, _, out = report_of(a_root, runner_env, "deploy")
+    assert code == 0, out
+    assert (a_root / ".rendered" / "local" / "render").is_dir()
+    commit_all(a_root, "salt")
+    b_root = tmp_path / "somewhere" / "else" / "clone"
+    git(tmp_path, "clone", "-q", str(a_root), str(b_root))
+    code, preview, out = report_of(b_root, runner_env, "preview")
+    assert code == 0, out
+    assert all(set(e["changes"]) <= {"same"} for e in preview["stacks"]), preview["stacks"]

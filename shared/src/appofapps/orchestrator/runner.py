@@ -252,7 +252,7 @@ class Orchestrator:
             if lock.taken_over is not None:
                 self._taken_over = lock.taken_over
                 why = "whose lease expired" if lock.taken_over.expired() else "that no longer runs"
-                self._recovered(
+                self._finding(
                     f"took over the {self.graph.environment} environment lock of a run {why}: "
                     f"{lock.taken_over.describe()}"
                 )
@@ -284,8 +284,8 @@ class Orchestrator:
 
     # ---------------------------------------------------------------- what a killed run left behind
 
-    def _recovered(self, message: str) -> None:
-        """Report a recovery finding: the whole of it in the report's notes, its first line as it happens."""
+    def _finding(self, message: str) -> None:
+        """Report a finding (recovery, a stack file written): all of it in the notes, its first line now."""
         self.report.notes.append(message)
         first, _, more = message.partition("\n")
         self.progress.note(f"{first} (details at the end)" if more else first)
@@ -295,13 +295,13 @@ class Orchestrator:
         self._refused[name] = (
             why.partition("\n")[0] + " Recovery steps: in the notes below and in the report."
         )
-        self._recovered(f"{stack}: refused: {why}")
+        self._finding(f"{stack}: refused: {why}")
 
     def _lease_lost(self, holder: Holder | None) -> None:
         """Another run took the environment over (this run stopped renewing long enough for its lease to end)."""
         self.stop.set()
         who = holder.describe() if holder else "another run"
-        self._recovered(
+        self._finding(
             f"LOCK LOST: {who} took over the {self.graph.environment} environment lock after this run's lease "
             "expired; no new stack starts"
         )
@@ -319,7 +319,7 @@ class Orchestrator:
                 if held.dead_here() or dead_run:
                     remove_stack_lock(state, held)
                     whose = "of the run whose lock was taken over" if dead_run else "that no longer runs"
-                    self._recovered(
+                    self._finding(
                         f"{stack}: removed the stack lock of an engine {whose}: {held.describe()}"
                     )
             try:
@@ -334,7 +334,7 @@ class Orchestrator:
                     if op.operation == CREATING
                     else "the next update drops it and applies the program to the last recorded state"
                 )
-                self._recovered(f"{stack}: pending operation of an interrupted run: {op.describe()}; {after}")
+                self._finding(f"{stack}: pending operation of an interrupted run: {op.describe()}; {after}")
             if pending and writes:
                 self.records.drop(name)  # its state moved since the record: never skip it as up to date
             creates = [op for op in pending if op.operation == CREATING]
@@ -376,7 +376,7 @@ class Orchestrator:
             color="never",
         )
         del self._forget[project.name]  # only once it worked: a retry clears them again
-        self._recovered(
+        self._finding(
             f"{stack.name}: cleared its pending creates (pulumi refresh --clear-pending-creates); "
             f"this {self.options.operation} proceeds from the recorded state"
         )
@@ -720,7 +720,7 @@ class Orchestrator:
             stack_file = project.stack_file(self.graph.environment)
             stack, added = create_stack(result.stack, workspace, stack_file)
             if added:
-                self._recovered(
+                self._finding(
                     f"{result.stack}: created with the secrets provider its stack file names; added "
                     f"{', '.join(added)} to {stack_file} (what a new stack must record there: commit it)"
                 )
