@@ -91,8 +91,12 @@ def test_jobs_of_one_run_join_its_lock_and_another_run_is_refused(tmp_path: Path
     first.acquire()
     kept = first.keep()  # the workflow's first job holds it past its own process
     job = EnvironmentLock(tmp_path, shared, "staging", "deploy --only a", run_id="gh-1001")
-    with job:
+    other = EnvironmentLock(tmp_path, shared, "staging", "deploy --only b", run_id="gh-1001")
+    with job, other:  # two stack jobs of one level at once: each renewal leaves the other's lease intact
         assert job.joined is not None and job.joined.run_id == "gh-1001"
+        for _ in range(3):
+            job.renew()
+            other.renew()
     assert shared.records().get(".appofapps/staging/lock.json") is not None  # a joining job never releases
     with pytest.raises(LockHeld, match="run gh-1001"):
         EnvironmentLock(tmp_path, shared, "staging", "deploy", run_id="gh-2002").acquire()

@@ -260,14 +260,23 @@ class EnvironmentLock:
                 continue  # a blip: the next renewal retries well before the lease runs out
 
     def renew(self) -> None:
-        """Extend the lease; raises Conflict when the lock is no longer this run's."""
+        """Extend the lease; raises Conflict when the lock is no longer this run's.
+
+        The lock stays this run's while it names this run's id: other jobs of a distributed run renew it too,
+        so a changed ETag alone means nothing; a changed run id means another run took it over.
+        """
         if self._token is None:
             return
-        blob = self.store.get(self.key)
-        current = Holder.decode(blob.data) if blob else None
-        if blob is None or blob.token != self._token or current is None:
-            raise Conflict(f"{self.where} was taken over")
-        self._token = self._renew_from(blob.token, current)
+        for _ in range(5):
+            blob = self.store.get(self.key)
+            current = Holder.decode(blob.data) if blob else None
+            if blob is None or current is None or current.run_id != self.holder.run_id:
+                raise Conflict(f"{self.where} was taken over")
+            try:
+                self._token = self._renew_from(blob.token, current)
+                return
+            except Conflict:
+                continue  # another job of this run renewed it at the same moment: read it again
 
     def _held_error(self, holder: Holder | None) -> LockHeld:
         unlock = unlock_command(self.root, self.environment)
