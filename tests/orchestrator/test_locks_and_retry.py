@@ -90,11 +90,12 @@ def test_jobs_of_one_run_join_its_lock_and_another_run_is_refused(tmp_path: Path
     first = EnvironmentLock(tmp_path, shared, "staging", "lock", run_id="gh-1001", lease=600)
     first.acquire()
     kept = first.keep()  # the workflow's first job holds it past its own process
-    job = EnvironmentLock(tmp_path, shared, "staging", "deploy --only a", run_id="gh-1001")
-    other = EnvironmentLock(tmp_path, shared, "staging", "deploy --only b", run_id="gh-1001")
+    job = EnvironmentLock(tmp_path, shared, "staging", "deploy --only a", run_id="gh-1001", lease=900)
+    other = EnvironmentLock(tmp_path, shared, "staging", "deploy --only b", run_id="gh-1001", lease=900)
     with job, other:  # two stack jobs of one level at once: each renewal leaves the other's lease intact
         assert job.joined is not None and job.joined.run_id == "gh-1001"
         for _ in range(3):
+            time.sleep(0.01)  # each renewal writes a later expiry, so the lock's ETag changes every time
             job.renew()
             other.renew()
     assert shared.records().get(".appofapps/staging/lock.json") is not None  # a joining job never releases
@@ -103,7 +104,9 @@ def test_jobs_of_one_run_join_its_lock_and_another_run_is_refused(tmp_path: Path
     # The run's last job releases it; nobody else may without --force.
     with pytest.raises(LockHeld, match="may still run"):
         EnvironmentLock(tmp_path, shared, "staging", "unlock", run_id="gh-2002").clear()
-    assert EnvironmentLock(tmp_path, shared, "staging", "unlock", run_id="gh-1001").clear() == kept
+    released = EnvironmentLock(tmp_path, shared, "staging", "unlock", run_id="gh-1001").clear()
+    assert released is not None and (released.run_id, released.pid) == (kept.run_id, kept.pid)
+    assert released.expires > kept.expires, "the jobs renewed the lease the first job took"
 
 
 class _IgnoringStore(FileStore):
