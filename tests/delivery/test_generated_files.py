@@ -62,9 +62,16 @@ def test_workflow_has_one_job_per_stack_needing_exactly_its_dependencies() -> No
     assert document["permissions"] == {"id-token": "write", "contents": "read"}
     assert document["concurrency"] == {"group": "estate-staging", "cancel-in-progress": False}
     jobs = document["jobs"]
-    assert sorted(jobs) == graph.projects
+    assert sorted(jobs) == sorted([*graph.projects, workflows.LOCK_JOB, workflows.UNLOCK_JOB])
+    # One run, one lock: every job carries the workflow run's id; the first takes the lock, the last releases it.
+    assert document["env"]["APPOFAPPS_RUN_ID"] == "${{ github.run_id }}-${{ github.run_attempt }}"
+    assert "needs" not in jobs["lock"] and "nox -s lock -- --env staging" in jobs["lock"]["steps"][-1]["run"]
+    assert sorted(jobs["unlock"]["needs"]) == sorted([*graph.projects, "lock"])
+    assert jobs["unlock"]["if"] == "${{ always() }}"
     for project, job in jobs.items():
-        assert sorted(job.get("needs", [])) == sorted(graph.deps[project])
+        if project in (workflows.LOCK_JOB, workflows.UNLOCK_JOB):
+            continue
+        assert sorted(job.get("needs", [])) == (sorted(graph.deps[project]) or ["lock"])
         assert job["environment"] == "staging"
         (setup,) = [step for step in job["steps"] if step.get("uses") == workflows.SETUP]
         assert setup["with"]["aws-role"] == "${{ vars.AWS_ROLE_ARN_STAGING }}"

@@ -50,7 +50,7 @@ def test_doctor_on_this_machine_passes_every_check(engine: Engine, checkout: Pat
     lines = done.stdout.splitlines()
     assert done.returncode == 0, done.stdout + done.stderr
     names = [line.split()[1] for line in lines[:-1]]
-    assert names == ["python", "go", "uv", "nox", "pulumi", "kubernetes", "state", "secrets", "pre-commit"]
+    assert names == ["python", "go", "uv", "nox", "pulumi", "kubernetes", "backend", "secrets", "pre-commit"]
     assert all(line.startswith("ok") for line in lines[:-1]), done.stdout
     assert lines[-1] == "doctor: 9 check(s), 0 failed"
 

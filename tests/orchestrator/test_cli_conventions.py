@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from appofapps.cli import main
-from appofapps.engine.backend import backend_url
+from appofapps.engine.backend import backend_for
 from appofapps.orchestrator import documents
 from appofapps.orchestrator.audit import AuditTrail
 from appofapps.orchestrator.exit_codes import MEANINGS, ExitCode
@@ -151,7 +151,8 @@ def test_declining_at_the_terminal_prompt_exits_8_touching_nothing(
 def test_unlock_force_asks_and_an_unknown_answer_keeps_the_lock(tmp_path: Path) -> None:
     from appofapps.orchestrator.locks import EnvironmentLock
 
-    with EnvironmentLock(tmp_path, backend_url(tmp_path), "local", "deploy local") as held:
+    with EnvironmentLock(tmp_path, backend_for(tmp_path, "local", {}), "local", "deploy local") as held:
+        lock_file = tmp_path / ".state" / ".appofapps" / "local" / "lock.json"
         code, shown = on_terminal(
             ["unlock", "--root", str(tmp_path), "--env", "local", "--force"],
             "maybe",
@@ -159,12 +160,12 @@ def test_unlock_force_asks_and_an_unknown_answer_keeps_the_lock(tmp_path: Path) 
             wait_for="[y/N]",
         )
         assert code == 8, shown
-        assert f"lock {held.path}, held by" in shown
-        assert held.path.exists()
+        assert f"lock {held.where}, held by" in shown
+        assert lock_file.exists()
         refused = console("unlock", "--root", str(tmp_path), "--env", "local", "--force")
-        assert refused.returncode == 2 and held.path.exists(), refused.stderr
+        assert refused.returncode == 2 and lock_file.exists(), refused.stderr
         forced = console("unlock", "--root", str(tmp_path), "--env", "local", "--force", "--yes")
-        assert forced.returncode == 0 and not held.path.exists(), forced.stderr
+        assert forced.returncode == 0 and not lock_file.exists(), forced.stderr
 
 
 # ---------------------------------------------------------------- one JSON document per command
@@ -223,7 +224,7 @@ def test_lint_estate_json_carries_the_problems_and_exits_2(tmp_path: Path) -> No
 
 def test_audit_json_holds_the_verified_entries_or_the_tampering(tmp_path: Path) -> None:
     teams(tmp_path)
-    trail = AuditTrail.of(tmp_path, backend_url(tmp_path), "local")
+    trail = AuditTrail.of(backend_for(tmp_path, "local", {}), "local")
     for project in ("base", "one"):
         trail.append(
             actor="ci",
@@ -240,8 +241,10 @@ def test_audit_json_holds_the_verified_entries_or_the_tampering(tmp_path: Path) 
         )
     audit = _document(console("audit", "--root", str(tmp_path), "--env", "local", "--json"))
     assert audit["verified"] is True and [e["project"] for e in audit["entries"]] == ["base", "one"]  # type: ignore[union-attr, index]
-    lines = trail.path.read_text(encoding="utf-8").splitlines()
-    trail.path.write_text("\n".join(reversed(lines)) + "\n", encoding="utf-8")
+    first, second = (trail.store.get(f"{trail.prefix}/{n:010d}.json") for n in (1, 2))
+    assert first is not None and second is not None
+    trail.store.put(f"{trail.prefix}/0000000001.json", second.data)  # reordered
+    trail.store.put(f"{trail.prefix}/0000000002.json", first.data)
     tampered = console("audit", "--root", str(tmp_path), "--env", "local", "--json")
     assert tampered.returncode == ExitCode.FAILED == 1
     assert _document(tampered)["verified"] is False
@@ -280,7 +283,7 @@ def _svg_nodes(path: Path) -> dict[str, str]:
 def test_graph_svg_has_one_node_per_stack_grouped_by_team_and_coloured_by_last_result(tmp_path: Path) -> None:
     assert shutil.which("dot"), "Graphviz is needed: `apt-get install graphviz` (.ci/install-tools does it)"
     teams(tmp_path)
-    trail = AuditTrail.of(tmp_path, backend_url(tmp_path), "local")
+    trail = AuditTrail.of(backend_for(tmp_path, "local", {}), "local")
     for project, operation, result in [
         ("base", "deploy", "done"),
         ("one", "deploy", "failed"),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from appofapps.engine.backend import backend_for
 from appofapps.orchestrator import documents
 from appofapps.orchestrator.exit_codes import ExitCode
 from appofapps.orchestrator.locks import EnvironmentLock
@@ -125,7 +126,7 @@ def test_each_exit_code_of_a_run_and_its_json_report(
     stacks = {s["project"]: s for s in report(failed)["stacks"]}  # type: ignore[union-attr, index]
     assert (stacks["b"]["status"], stacks["c"]["status"]) == ("failed", "skipped")
 
-    with EnvironmentLock(root, backend_dir.as_uri(), "local", "another deploy"):
+    with EnvironmentLock(root, backend_for(root, "local", engine_env), "local", "another deploy"):
         locked = appofapps(root, engine_env, "deploy")
     assert locked.returncode == ExitCode.LOCKED == 75, locked.stderr
     assert "is locked by" in locked.stderr

@@ -64,7 +64,7 @@ def test_a_refused_second_deploy_leaves_every_state_file_byte_identical(
         took = time.monotonic() - started
         print(f"the second deploy was refused in {took:.2f}s")
         out = refused.stdout + refused.stderr
-        assert refused.returncode == 3, out
+        assert refused.returncode == 75, out  # exit_codes.ExitCode.LOCKED
         assert "deploy local refused" in out and f"pid {os.getpid()}" in out, out
         assert digests(backend_dir, root / "chain") == before
         assert all(guard.stat().st_size == 0 for guard in backend_dir.rglob(LOCK_GUARD))

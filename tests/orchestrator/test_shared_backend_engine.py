@@ -165,7 +165,7 @@ def test_two_runners_share_state_records_audit_and_history_through_the_bucket(
     code, preview, out = report_of(b_root, runner_env, "preview")
     assert code == 0, out
     assert all(set(entry["changes"]) <= {"same"} for entry in preview["stacks"]), preview["stacks"]
-    code, _, out = report_of(b_root, runner_env, "destroy")
+    code, _, out = report_of(b_root, runner_env, "destroy", "--yes")
     assert code == 0, out
     listed = s3_server.client().list_objects_v2(Bucket=bucket, Prefix=".pulumi/stacks/").get("Contents", [])
     left = [item["Key"] for item in listed if item["Key"].endswith((".json", ".json.gz"))]
@@ -401,7 +401,7 @@ def test_move_state_from_a_file_backend_to_s3_and_back_keeps_records_and_audit(
         (s3_bucket, s3_bucket),
         ((tmp_path / "back").as_uri(), (tmp_path / "back").as_uri()),
     ):
-        moved = cli(root, runner_env, "move-state", "--to", target)
+        moved = cli(root, runner_env, "move-state", "--to", target, "--yes")
         assert moved.returncode == 0, moved.stdout + moved.stderr
         assert "moved 2 stack(s)" in moved.stdout and "audit entries" in moved.stdout
         declare_backend(root, declared)

@@ -27,7 +27,7 @@ from appofapps.orchestrator.exit_codes import ExitCode, for_report, has_changes
 from appofapps.orchestrator.graph import StackGraph, UnknownStack
 from appofapps.orchestrator.guard import add_policy_command
 from appofapps.orchestrator.locks import EnvironmentLock, LockHeld, current_command, lease_seconds
-from appofapps.orchestrator.model import Estate, OrchestratorError
+from appofapps.orchestrator.model import Estate, OrchestratorError, console_command
 from appofapps.orchestrator.move import describe, move_state
 from appofapps.orchestrator.preflight import PreflightError
 from appofapps.orchestrator.progress import make_progress, print_final
@@ -296,7 +296,9 @@ def _unlock(args: argparse.Namespace) -> int:
     if holder:
         print(
             "stacks that run was changing may hold Pulumi locks; the next run clears those of that run, or: "
-            f"appofapps unlock --root {root} --env {args.env} --stack <stack>"
+            + console_command(
+                "unlock", "--root", str(root), "--env", args.env, "--stack", "ORG/PROJECT/STACK"
+            )
         )
     return 0
 

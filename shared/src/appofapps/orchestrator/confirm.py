@@ -7,7 +7,6 @@ is a validation error (exit 2, as Pulumi's) and nothing is touched.
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import IO
 from appofapps.engine.backend import BackendError, backend_for
 from appofapps.engine.store import StoreError
 from appofapps.orchestrator.exit_codes import ExitCode
+from appofapps.orchestrator.model import console_command
 from appofapps.orchestrator.recovery import checkpoint_key, deployment_resources, read_checkpoint
 
 PRODUCTION = "production"
@@ -61,9 +61,7 @@ def state_resources(root: Path, stacks: Sequence[str], env: dict[str, str] | Non
 
 def rerun_with_yes(argv: Sequence[str]) -> str:
     """The command line that was run, with ``--yes`` added, ready to paste."""
-    # The console script's own path when that is what runs (it works pasted anywhere); else its name.
-    program = sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "appofapps" else "appofapps"
-    return shlex.join([program, *argv, "--yes"])
+    return console_command(*argv, "--yes")
 
 
 def confirm(

@@ -33,7 +33,7 @@ from typing import Self
 
 from appofapps.engine.backend import META_DIRNAME, Backend, file_backend_dir
 from appofapps.engine.store import AlreadyExists, Conflict, Store, StoreError, check_conditional_writes
-from appofapps.orchestrator.model import OrchestratorError
+from appofapps.orchestrator.model import OrchestratorError, console_command
 
 LOCK_OBJECT = "lock.json"
 LEASE_VARIABLE = "APPOFAPPS_LOCK_LEASE_SECONDS"
@@ -157,7 +157,7 @@ class LockHeld(OrchestratorError):
 
 def unlock_command(root: Path, environment: str) -> str:
     """The command that clears this lock (the backend comes from the estate's declaration)."""
-    return f"appofapps unlock --root {root} --env {environment}"
+    return console_command("unlock", "--root", str(root), "--env", environment)
 
 
 _checked_stores: set[tuple[int, str]] = set()

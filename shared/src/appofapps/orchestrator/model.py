@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -125,3 +127,10 @@ class Estate:
     @property
     def environments(self) -> list[str]:
         return sorted({env for project in self.projects.values() for env in project.environments})
+
+
+def console_command(*args: str) -> str:
+    """An ``appofapps`` command line to advise, ready to paste: the console script's own path when that is
+    what runs (it works from any shell, activated virtualenv or not), else its name."""
+    program = sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "appofapps" else "appofapps"
+    return shlex.join([program, *args])

@@ -28,7 +28,7 @@ from typing import Any
 
 from appofapps.engine.store import Store, StoreError
 from appofapps.orchestrator.locks import Holder, process_alive
-from appofapps.orchestrator.model import OrchestratorError
+from appofapps.orchestrator.model import OrchestratorError, console_command
 
 BOOKKEEPING = ".pulumi"
 CREATING = "creating"
@@ -212,16 +212,17 @@ def _recovery_steps(
             lines.append(f"    (damaged too, not usable: {backup})")
             continue
         usable.append(backup)
-    where = f"--root {root} --env {environment}"
+    where = ("--root", str(root), "--env", environment)
     if usable:
         lines.append(f"  backups of this stack in {store.description}, newest first:")
         lines.extend(f"    {backup}" for backup in usable)
         lines += [
             "  1. put the newest backup in its place (the damaged one is kept beside it as .damaged):",
-            f"       appofapps restore-checkpoint {where} --stack {stack} --backup {usable[0]}",
+            "       "
+            + console_command("restore-checkpoint", *where, "--stack", stack, "--backup", usable[0]),
             (
                 "  2. rerun; resources changed after that backup was taken are reconciled by "
-                f"`appofapps refresh {where} --only {_parts(stack)[1]} --apply`"
+                f"`{console_command('refresh', *where, '--only', _parts(stack)[1], '--apply')}`"
             ),
         ]
     else:

@@ -38,7 +38,7 @@ from appofapps.orchestrator.engine_command import InterruptedEngineError, Tracke
 from appofapps.orchestrator.gitinfo import Checkout
 from appofapps.orchestrator.graph import StackGraph
 from appofapps.orchestrator.locks import EnvironmentLock, Holder, current_command, new_run_id
-from appofapps.orchestrator.model import Estate, Interrupted, OrchestratorError, Project
+from appofapps.orchestrator.model import Estate, Interrupted, OrchestratorError, Project, console_command
 from appofapps.orchestrator.preflight import preflight
 from appofapps.orchestrator.progress import PlainProgress, Progress
 from appofapps.orchestrator.records import (
@@ -315,13 +315,12 @@ class Orchestrator:
         for name in self.graph.deps:
             stack, project = self.graph.stack(name), self.estate.projects[name]
             for held in stack_locks(state, stack):
+                dead_here = held.dead_here()
                 dead_run = self._taken_over is not None and held.left_by(self._taken_over)
-                if held.dead_here() or dead_run:
+                if dead_here or dead_run:
                     remove_stack_lock(state, held)
-                    whose = "of the run whose lock was taken over" if dead_run else "that no longer runs"
-                    self._finding(
-                        f"{stack}: removed the stack lock of an engine {whose}: {held.describe()}"
-                    )
+                    whose = "that no longer runs" if dead_here else "of the run whose lock was taken over"
+                    self._finding(f"{stack}: removed the stack lock of an engine {whose}: {held.describe()}")
             try:
                 checkpoint = load_checkpoint(state, stack, self.estate.root, self.graph.environment)
             except DamagedCheckpoint as error:
@@ -541,7 +540,9 @@ class Orchestrator:
         return "stack lock released"
 
     def _unlock_stack_command(self, stack: str) -> str:
-        return f"appofapps unlock --root {self.estate.root} --env {self.graph.environment} --stack {stack}"
+        return console_command(
+            "unlock", "--root", str(self.estate.root), "--env", self.graph.environment, "--stack", stack
+        )
 
     # ---------------------------------------------------------------- one stack
 
