@@ -8,7 +8,9 @@ import pytest
 import yaml
 
 from appofapps import contracts
-from appofapps.orchestrator import DiscoveryError, GraphError, Selection, discover, plan
+from appofapps.orchestrator import DiscoveryError, GraphError, Selection, discover, plan, run
+from appofapps.orchestrator.api import UnorderedError
+from appofapps.orchestrator.runner import Operation, RunOptions
 
 from .estates import diamond, write_project
 
@@ -104,13 +106,30 @@ def test_a_reference_computed_at_run_time_needs_a_declaration(tmp_path: Path) ->
     write_project(tmp_path, "net", "net")
     app = write_project(tmp_path, "app", "app")
     (app / "more.py").write_text(
+        "import pulumi\nref = pulumi.StackReference(lookup_stack_name())\n",
+        encoding="utf-8",
+    )
+    # Planned, but loudly unordered; a deploy refuses before it looks for the engine or takes a lock.
+    planned = plan(tmp_path, "local")
+    assert planned.graph.unordered == {"app": ["app/more.py:2 StackReference(lookup_stack_name())"]}
+    assert "UNORDERED: 1 stack(s)" in planned.text()
+    assert "declare its dependencies in app/estate.yaml" in planned.text()
+    with pytest.raises(UnorderedError, match=r"app/more.py:2 StackReference\(lookup_stack_name\(\)\)"):
+        run(tmp_path, "local", RunOptions(operation=Operation.DEPLOY))
+    assert not (tmp_path / ".state").exists()
+    # Declared, it is ordered by the declaration (which the static references must still agree with).
+    (app / "estate.yaml").write_text(yaml.safe_dump({"depends_on": ["net"]}), encoding="utf-8")
+    assert deps_of(tmp_path) == {"net": set(), "app": {"net"}}
+    assert plan(tmp_path, "local").graph.unordered == {}
+
+
+def test_a_variable_holding_a_literal_name_is_a_literal_reference(tmp_path: Path) -> None:
+    write_project(tmp_path, "net", "net")
+    app = write_project(tmp_path, "app", "app")
+    (app / "more.py").write_text(
         "import pulumi\nname = 'organization/net/local'\nref = pulumi.StackReference(name)\n",
         encoding="utf-8",
     )
-    with pytest.raises(DiscoveryError, match=r"app: references computed at run time \(app/more.py:3 "):
-        discover(tmp_path)
-    # Declared, it is ordered by the declaration (which the static references must still agree with).
-    (app / "estate.yaml").write_text(yaml.safe_dump({"depends_on": ["net"]}), encoding="utf-8")
     assert deps_of(tmp_path) == {"net": set(), "app": {"net"}}
 
 

@@ -36,6 +36,12 @@ class Selection:
     """Select the stacks affected by changes since ``base`` (see orchestrator.changes), and their dependents."""
     base: str | None = None
     """Git ref to count changes from (its merge-base with HEAD); default origin/main, else main, else HEAD~1."""
+    assume_independent: bool = False
+    """Run unordered stacks (references nothing could resolve, nothing declared) as if they depended on none."""
+
+
+class UnorderedError(GraphError):
+    """Stacks whose dependencies are unknown would run at once with anything: refused until declared."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,31 @@ class Plan:
     graph: StackGraph
     full: StackGraph = field(repr=False)
     changes: Changes | None = None
+    assume_independent: bool = False
+
+    def unordered_lines(self) -> list[str]:
+        """The loud part of a plan: each stack whose place in the order is a guess, and why."""
+        if not self.graph.unordered:
+            return []
+        if self.assume_independent:
+            head = (
+                f"UNORDERED: {len(self.graph.unordered)} stack(s) have references nothing could resolve; "
+                "--assume-independent runs them as if they depended on nothing:"
+            )
+        else:
+            head = (
+                f"UNORDERED: {len(self.graph.unordered)} stack(s) have references nothing could resolve, so "
+                "their place in the order is unknown; deploy and preview refuse to run them until "
+                "a declaration settles it (or pass --assume-independent):"
+            )
+        lines = [head]
+        for name, why in sorted(self.graph.unordered.items()):
+            declaration = f"{self.estate.projects[name].relpath(self.estate.root)}/estate.yaml"
+            lines.append(
+                f"  {self.graph.stack(name)}: declare its dependencies in {declaration} (depends_on: [...])"
+            )
+            lines.extend(f"    {reason}" for reason in why)
+        return lines
 
     def levels(self) -> list[list[str]]:
         return self.graph.levels()
@@ -62,7 +93,8 @@ class Plan:
                 )
         if self.changes is not None:
             lines.extend(self.changes.lines([name for level in self.graph.levels() for name in level]))
-        lines.extend(f"warning: {w}" for w in self.estate.warnings)
+        lines.extend(self.unordered_lines())
+        lines.extend(f"warning: {w}" for w in [*self.graph.warnings, *self.estate.warnings])
         return "\n".join(lines)
 
 
@@ -79,7 +111,13 @@ def plan(root: Path, environment: str, selection: Selection = Selection()) -> Pl
         graph = changed_graph(
             full, changes, list(selection.exclude), with_dependencies=selection.with_dependencies
         )
-        return Plan(estate=estate, graph=graph, full=full, changes=changes)
+        return Plan(
+            estate=estate,
+            graph=graph,
+            full=full,
+            changes=changes,
+            assume_independent=selection.assume_independent,
+        )
     if selection.base is not None:
         raise GraphError(f"--base {selection.base} only applies with --changed")
     graph = full.select(
@@ -88,7 +126,7 @@ def plan(root: Path, environment: str, selection: Selection = Selection()) -> Pl
         with_dependencies=selection.with_dependencies,
         with_dependents=selection.with_dependents,
     )
-    return Plan(estate=estate, graph=graph, full=full)
+    return Plan(estate=estate, graph=graph, full=full, assume_independent=selection.assume_independent)
 
 
 def run(
@@ -103,7 +141,14 @@ def run(
 ) -> RunReport:
     """Plan, then run ``options.operation`` on every selected stack under the environment lock."""
     planned = plan(root, environment, selection)
+    refuse_unordered(planned)  # before the engine is even looked for
     return prepare(planned, options, engine=engine or bootstrap(), base_env=base_env, progress=progress).run()
+
+
+def refuse_unordered(planned: Plan) -> None:
+    """Stacks of unknown order would run beside anything, even what they read: refuse before any lock."""
+    if planned.graph.unordered and not planned.assume_independent:
+        raise UnorderedError("\n".join(planned.unordered_lines()))
 
 
 def prepare(
@@ -121,6 +166,7 @@ def prepare(
     checkout under the rules in force now.
     """
     environment = planned.graph.environment
+    refuse_unordered(planned)
     engine_env = engine.env(base_env)
     state_dir = file_backend_dir(backend_url(planned.estate.root, engine_env))
     if state_dir is not None:
@@ -153,7 +199,10 @@ def prepare(
         progress=progress,
         full_graph=planned.full,
     )
-    orchestrator.report.notes.extend(f"warning: {warning}" for warning in planned.estate.warnings)
+    orchestrator.report.notes.extend(planned.unordered_lines())
+    orchestrator.report.notes.extend(
+        f"warning: {warning}" for warning in [*planned.graph.warnings, *planned.estate.warnings]
+    )
     if planned.changes is not None:
         orchestrator.report.notes.extend(planned.changes.lines(planned.graph.projects))
     orchestrator.report.notes.extend(describe(gates, rules))

@@ -56,6 +56,11 @@ def _common(parser: argparse.ArgumentParser, *, env_required: bool) -> None:
         "dependency pins) and their dependents",
     )
     parser.add_argument(
+        "--assume-independent",
+        action="store_true",
+        help="run stacks whose references nothing could resolve as if they depended on no other stack",
+    )
+    parser.add_argument(
         "--base",
         default=None,
         metavar="REF",
@@ -73,6 +78,7 @@ def _selection(args: argparse.Namespace) -> Selection:
         organization=args.org,
         changed=args.changed,
         base=args.base,
+        assume_independent=args.assume_independent,
     )
 
 
@@ -95,6 +101,7 @@ def _plan(args: argparse.Namespace) -> int:
                 name: {
                     "path": planned.estate.projects[name].relpath(planned.estate.root),
                     "depends_on": sorted(planned.graph.deps[name]),
+                    "unordered": planned.graph.unordered.get(name, []),
                 }
                 for name in planned.graph.projects
             },
