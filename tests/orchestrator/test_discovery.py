@@ -8,9 +8,8 @@ import pytest
 import yaml
 
 from appofapps import contracts
-from appofapps.orchestrator import DiscoveryError, GraphError, Selection, discover, plan, run
-from appofapps.orchestrator.api import UnorderedError
-from appofapps.orchestrator.runner import Operation, RunOptions
+from appofapps.orchestrator import DiscoveryError, GraphError, Selection, discover, plan
+from appofapps.orchestrator.api import UnorderedError, refuse_unordered
 
 from .estates import diamond, write_project
 
@@ -109,14 +108,13 @@ def test_a_reference_computed_at_run_time_needs_a_declaration(tmp_path: Path) ->
         "import pulumi\nref = pulumi.StackReference(lookup_stack_name())\n",
         encoding="utf-8",
     )
-    # Planned, but loudly unordered; a deploy refuses before it looks for the engine or takes a lock.
+    # Planned, but loudly unordered; run() and prepare() refuse before looking for the engine or any lock.
     planned = plan(tmp_path, "local")
     assert planned.graph.unordered == {"app": ["app/more.py:2 StackReference(lookup_stack_name())"]}
     assert "UNORDERED: 1 stack(s)" in planned.text()
     assert "declare its dependencies in app/estate.yaml" in planned.text()
     with pytest.raises(UnorderedError, match=r"app/more.py:2 StackReference\(lookup_stack_name\(\)\)"):
-        run(tmp_path, "local", RunOptions(operation=Operation.DEPLOY))
-    assert not (tmp_path / ".state").exists()
+        refuse_unordered(planned)
     # Declared, it is ordered by the declaration (which the static references must still agree with).
     (app / "estate.yaml").write_text(yaml.safe_dump({"depends_on": ["net"]}), encoding="utf-8")
     assert deps_of(tmp_path) == {"net": set(), "app": {"net"}}
@@ -209,10 +207,11 @@ def test_a_project_in_another_language_is_flagged_when_it_declares_nothing(tmp_p
     write_project(tmp_path, "net", "net")
     web = tmp_path / "web"
     web.mkdir()
-    (web / "Pulumi.yaml").write_text("name: web\nruntime: nodejs\n", encoding="utf-8")
+    # A language whose programs discovery has no reader for (every Pulumi language has one: see languages.py).
+    (web / "Pulumi.yaml").write_text("name: web\nruntime: rust\n", encoding="utf-8")
     (web / "Pulumi.local.yaml").write_text(
         "config:\n  web:network: organization/net/local\n", encoding="utf-8"
     )
     planned = plan(tmp_path, "local")
     assert planned.graph.deps["web"] == {"net"}  # its config still orders it
-    assert "warning: web: nodejs code is not scanned" in planned.text()
+    assert "warning: web: rust code is not scanned" in planned.text()

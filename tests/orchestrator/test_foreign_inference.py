@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from appofapps.orchestrator import discover, plan
+from appofapps.orchestrator import DiscoveryError, Selection, discover, plan
+from appofapps.orchestrator.api import UnorderedError, refuse_unordered
 
-from .foreign_estates import python_config_estate
+from .foreign_estates import (
+    go_estate,
+    python_config_estate,
+    renamed_stacks_estate,
+    typescript_estate,
+    yaml_estate,
+)
 
 
 def test_python_names_from_config_are_resolved_per_stack(tmp_path: Path) -> None:
@@ -36,6 +45,9 @@ def test_pulumi_readme_yaml_is_no_environment_and_is_listed(tmp_path: Path) -> N
     assert estate.environments == ["dev", "prod"]
     text = plan(tmp_path, "dev").text()
     assert "skipped team/Pulumi.README.yaml: not a stack file" in text
+    # Named README, it is no stack even with a config: block.
+    (tmp_path / "team/Pulumi.README.yaml").write_text("config:\n  team:doc: see README.md\n")
+    assert discover(tmp_path).environments == ["dev", "prod"]
 
 
 def test_an_unresolvable_config_name_shows_expression_keys_and_values(tmp_path: Path) -> None:
@@ -86,3 +98,107 @@ def test_the_cli_plans_the_python_config_estate(
     assert main(["plan", "--root", str(tmp_path), "--env", stack]) == 0
     out = capsys.readouterr().out
     assert f"organization/team/{stack}" in out and "after: company, department" in out
+
+
+def test_typescript_and_javascript_references_order_the_layers(tmp_path: Path) -> None:
+    typescript_estate(tmp_path)
+    planned = plan(tmp_path, "dev")
+    assert planned.levels() == [
+        ["selfhosted-01-iam"],
+        ["selfhosted-02-networking"],
+        ["selfhosted-03-cluster", "selfhosted-04-database"],
+        ["selfhosted-05-app"],
+    ]
+    assert planned.graph.unordered == {}
+    sources = planned.graph.edge_sources
+    [iam] = sources[("selfhosted-02-networking", "selfhosted-01-iam")]
+    assert iam.startswith("02-networking/index.ts:5 StackReference(`${org}/selfhosted-01-iam/${stack}`)")
+    assert "selfhosted-02-networking:org='organization'" in iam
+    [cluster] = sources[("selfhosted-03-cluster", "selfhosted-02-networking")]
+    assert cluster.startswith("03-cluster/index.js:3 ")
+    [literal] = sources[("selfhosted-04-database", "selfhosted-02-networking")]
+    assert "'organization/selfhosted-02-networking/dev'" in literal
+    [db] = sources[("selfhosted-05-app", "selfhosted-04-database")]
+    assert "05-app/index.ts:4" in db and "selfhosted-05-app:org (not set, default used)" in db
+    # node_modules is no part of the program: its reference to iam is not the app's.
+    assert planned.graph.deps["selfhosted-05-app"] == {"selfhosted-03-cluster", "selfhosted-04-database"}
+    assert "not scanned" not in planned.text()
+
+
+def test_an_unresolved_typescript_reference_makes_its_project_unordered(tmp_path: Path) -> None:
+    typescript_estate(tmp_path)
+    index = tmp_path / "05-app/index.ts"
+    index.write_text(index.read_text() + "const extra = new StackReference(lookup(cfg));\n")
+    planned = plan(tmp_path, "dev")
+    assert planned.graph.unordered == {"selfhosted-05-app": ["05-app/index.ts:6 StackReference(lookup(cfg))"]}
+    text = planned.text()
+    assert "UNORDERED: 1 stack(s)" in text and "05-app/estate.yaml (depends_on: [...])" in text
+    with pytest.raises(UnorderedError, match="--assume-independent"):
+        refuse_unordered(planned)
+    assumed = plan(tmp_path, "dev", Selection(assume_independent=True))
+    assert "--assume-independent runs them as if they depended on nothing" in assumed.text()
+    refuse_unordered(assumed)  # no refusal once assumed
+
+
+def test_go_references_through_sprintf_and_package_config(tmp_path: Path) -> None:
+    go_estate(tmp_path)
+    planned = plan(tmp_path, "dev")
+    assert planned.levels() == [["network"], ["cluster"], ["service"]]
+    [net] = planned.graph.edge_sources[("cluster", "network")]
+    assert net.startswith('cluster/main.go:14 StackReference(fmt.Sprintf("%s/network/%s", org, ctx.Stack()))')
+    assert any(
+        s.startswith("service/main.go:6 StackReference(name)")
+        for s in planned.graph.edge_sources[("service", "cluster")]
+    )
+
+
+def test_yaml_csharp_and_java_references(tmp_path: Path) -> None:
+    yaml_estate(tmp_path)
+    planned = plan(tmp_path, "dev")
+    assert planned.levels() == [["vpc"], ["api", "web"], ["worker"]]
+    [web] = planned.graph.edge_sources[("web", "vpc")]
+    assert web.startswith("web/Pulumi.yaml:") and "'${vpcStack}'" in web and "web:org='organization'" in web
+    [api] = planned.graph.edge_sources[("api", "vpc")]
+    assert api.startswith('api/Program.cs:7 StackReference($"{org}/vpc/{Deployment.Instance.StackName}")')
+    [worker] = planned.graph.edge_sources[("worker", "api")]
+    assert worker.startswith("worker/src/main/java/worker/App.java:11 ")
+
+
+def test_per_project_stack_names_for_one_environment(tmp_path: Path) -> None:
+    renamed_stacks_estate(tmp_path)
+    dev = plan(tmp_path, "dev")
+    assert dev.levels() == [["net"], ["app"]]
+    assert dev.graph.stack("net") == "organization/net/development"
+    assert dev.graph.stack("app") == "organization/app/dev"
+    estate = discover(tmp_path)
+    assert estate.environments == ["dev", "prod"]  # `development` is net's name for dev, no environment
+    assert estate.projects["net"].stack_file("dev").name == "Pulumi.development.yaml"
+    assert plan(tmp_path, "prod").graph.stack("net") == "organization/net/prod"
+
+
+def test_a_stack_name_mapping_to_a_missing_stack_file_is_refused(tmp_path: Path) -> None:
+    renamed_stacks_estate(tmp_path)
+    (tmp_path / "estate.yaml").write_text(
+        yaml.safe_dump({"environments": {"dev": {"stacks": {"net": "develop", "ghost": "x"}}}})
+    )
+    with pytest.raises(DiscoveryError) as caught:
+        discover(tmp_path)
+    assert "environments.dev.stacks.net is 'develop', but net has no stack file Pulumi.develop.yaml" in str(
+        caught.value
+    )
+    assert "environments.dev.stacks names no project 'ghost'" in str(caught.value)
+
+
+def test_grammars_are_imported_only_for_projects_in_their_language(tmp_path: Path) -> None:
+    python_config_estate(tmp_path / "py")
+    typescript_estate(tmp_path / "ts")
+    probe = (
+        "import sys\nfrom pathlib import Path\nfrom appofapps.orchestrator import plan\n"
+        "plan(Path(sys.argv[1]), 'dev')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('tree_sitter') and '.' not in m))\n"
+    )
+    for estate, expected in (("py", "[]"), ("ts", "['tree_sitter', 'tree_sitter_typescript']")):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, str(tmp_path / estate)], capture_output=True, text=True, check=True
+        )
+        assert done.stdout.strip() == expected

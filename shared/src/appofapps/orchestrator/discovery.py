@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from appofapps.orchestrator import languages
 from appofapps.orchestrator.imports import SharedLibrary
 from appofapps.orchestrator.model import (
     DiscoveryError,
@@ -447,6 +448,24 @@ def _infer_from_code(
     return trees
 
 
+def _infer_from_program(project: Project, root: Path, problems: list[str]) -> None:
+    """References in a program of another language than Python (see orchestrator.languages)."""
+    scan = languages.scan_program(project.runtime, project.path, root)
+    problems.extend(f"{project.name}: {problem}" for problem in scan.problems)
+    for source, expr in scan.found:
+        literal = expr.literal
+        referenced = project_of_stack_reference(literal) if literal is not None else None
+        if referenced is not None and literal is not None:
+            project.inferred.append(Reference(referenced, f"{source} = {literal!r}"))
+            project.literal_stacks.append((source, literal.rsplit("/", 1)[-1]))
+        elif expr.unreadable:
+            project.dynamic.append(source)
+        elif literal is None:
+            project.named.append(NamedReference(source, expr))
+    # Only Python programs' exports are read: a consumer's reads of this one's outputs go unchecked.
+    project.exports.computed.append(f"{project.relpath(root)}: {project.runtime} program (exports not read)")
+
+
 # ---------------------------------------------------------------- inference from stack config
 
 
@@ -662,7 +681,7 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
         for path in skipped
     )
     for name, runtime in sorted(runtimes.items()):
-        if runtime != "python" and projects[name].declared is None:
+        if runtime != "python" and not languages.scanned(runtime) and projects[name].declared is None:
             # Only Python code is read for references; other runtimes are ordered by config references alone.
             estate.warnings.append(
                 f"{name}: {runtime} code is not scanned for stack references; declare its dependencies in "
@@ -687,6 +706,8 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
     estate.shared_library = library if library.roots else None
     estate.warnings.extend(library.warnings)
     for project in projects.values():
+        if languages.scanned(project.runtime):
+            _infer_from_program(project, root, problems)
         trees = _infer_from_code(project, root, contracts, shared, problems)
         project.shared_modules = library.used_by(project.path, trees)
         _infer_from_config(project, environments, problems)
