@@ -52,14 +52,16 @@ def check_passphrases(estate: Estate, graph: StackGraph, env: Mapping[str, str])
     """Every selected stack on the passphrase provider must open with the passphrase ``env`` gives."""
     unsalted = passphrase_stacks_without_salt(estate, graph, env)
     if unsalted and passphrase.read_passphrase(env) is None:
-        lines = [
+        head = (
             f"{graph.environment}: these stacks use the passphrase secrets provider (their stack file names no "
             "other secretsprovider), so the engine needs PULUMI_CONFIG_PASSPHRASE or "
-            "PULUMI_CONFIG_PASSPHRASE_FILE, and neither is set:",
-            *(f"  {stack_file}" for stack_file in unsalted),
+            "PULUMI_CONFIG_PASSPHRASE_FILE, and neither is set:"
+        )
+        tail = (
             "Nothing ran and no lock was taken: set one of them, or name another secretsprovider in those "
-            "stack files.",
-        ]
+            "stack files."
+        )
+        lines = [head, *(f"  {stack_file}" for stack_file in unsalted), tail]
         raise PreflightError("\n".join(lines))
     stacks = [
         stack
