@@ -208,3 +208,65 @@ def renamed_stacks_estate(root: Path) -> None:
         "net = pulumi.StackReference(f\"organization/net/{config.require('netStack')}\")\n",
     )
     write(root / "estate.yaml", yaml.safe_dump({"environments": {"dev": {"stacks": {"net": "development"}}}}))
+
+
+FOREIGN_PROGRAM = '''"""{name}: one component; exports what it read, so a reference that resolved wrongly shows."""
+
+import pulumi
+
+config = pulumi.Config()
+
+
+class Site(pulumi.ComponentResource):
+    def __init__(self, name: str) -> None:
+        super().__init__("foreign:index:Site", name, None, None)
+        self.register_outputs({{}})
+
+
+Site("{name}-site")
+{body}
+'''
+
+
+def foreign_python_repo(root: Path, salts: Mapping[str, str]) -> None:
+    """A repository we did not create: two Python projects, each with its own requirements.txt, one naming
+    its virtualenv (not created yet), one naming none (Pulumi would run it on python3 from PATH); the app
+    takes its StackReference name from config; the stack files are committed with their salts."""
+    base = project(
+        root,
+        "infra/base",
+        "infra-base",
+        {"name": "python", "options": {"virtualenv": "venv"}},
+        {"dev": {"infra-base:region": "eu-west-1"}},
+    )
+    app = project(
+        root,
+        "infra/app",
+        "infra-app",
+        "python",
+        {"dev": {"infra-app:baseStack": "organization/infra-base/dev"}},
+    )
+    for path, name, body in (
+        (base, "infra-base", 'pulumi.export("region", config.require("region"))'),
+        (
+            app,
+            "infra-app",
+            (
+                'base = pulumi.StackReference(config.require("baseStack"))\n'
+                'pulumi.export("baseRegion", base.require_output("region"))'
+            ),
+        ),
+    ):
+        write(path / "__main__.py", FOREIGN_PROGRAM.format(name=name, body=body))
+        write(path / "requirements.txt", f"pulumi=={_pulumi_version()}\n")
+        stack_file = path / "Pulumi.dev.yaml"
+        data = yaml.safe_load(stack_file.read_text(encoding="utf-8"))
+        data["encryptionsalt"] = salts[name]
+        stack_file.write_text(yaml.safe_dump(data, sort_keys=True), encoding="utf-8")
+    write(root / ".gitignore", "venv/\n.state/\n.reports/\n")
+
+
+def _pulumi_version() -> str:
+    from importlib import metadata
+
+    return metadata.version("pulumi")

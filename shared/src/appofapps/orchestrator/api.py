@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appofapps.engine.backend import backend_url, environment_env, file_backend_dir
-from appofapps.engine.bootstrap import Engine, bootstrap
-from appofapps.orchestrator import estate_lint, output_contracts
+from appofapps.engine.bootstrap import Engine, bootstrap, cache_root
+from appofapps.orchestrator import estate_lint, output_contracts, writes
 from appofapps.orchestrator.changes import Changes, changed_graph, detect
 from appofapps.orchestrator.discovery import discover
 from appofapps.orchestrator.graph import GraphError, StackGraph, build_graph
@@ -19,6 +19,7 @@ from appofapps.orchestrator.progress import Progress
 from appofapps.orchestrator.recovery import check_writable
 from appofapps.orchestrator.report import RunReport
 from appofapps.orchestrator.runner import Operation, Orchestrator, RunOptions
+from appofapps.orchestrator.runtimes import Runtimes, check_runtimes
 from appofapps.stackrefs import organization as default_organization
 
 
@@ -142,7 +143,11 @@ def run(
     """Plan, then run ``options.operation`` on every selected stack under the environment lock."""
     planned = plan(root, environment, selection)
     refuse_unordered(planned)  # before the engine is even looked for
-    return prepare(planned, options, engine=engine or bootstrap(), base_env=base_env, progress=progress).run()
+    orchestrator = prepare(planned, options, engine=engine or bootstrap(), base_env=base_env, progress=progress)
+    before = writes.snapshot(planned.estate, planned.graph)
+    report = orchestrator.run()
+    report.notes.extend(writes.changed(planned.estate, before))
+    return report
 
 
 def refuse_unordered(planned: Plan) -> None:
@@ -180,6 +185,16 @@ def prepare(
         output_contracts.require(
             planned.estate, planned.graph, env=env, engine_bin=engine.bin_dir, deploying=deploying
         )
+        # A program that cannot start would fail its stack halfway through the environment.
+        runtimes = check_runtimes(
+            planned.estate,
+            planned.graph.projects,
+            engine_bin=engine.bin_dir,
+            env=env,
+            cache_dir=cache_root() / "venvs",
+        )
+    else:
+        runtimes = Runtimes()
     if planned.estate.shared_library is not None:
         env = planned.estate.shared_library.program_env(env)
     rules = (rules_root or planned.estate.root).resolve()
@@ -199,6 +214,8 @@ def prepare(
         progress=progress,
         full_graph=planned.full,
     )
+    orchestrator.program_env = runtimes.program_env
+    orchestrator.report.notes.extend(runtimes.notes)
     orchestrator.report.notes.extend(planned.unordered_lines())
     orchestrator.report.notes.extend(
         f"warning: {warning}" for warning in [*planned.graph.warnings, *planned.estate.warnings]

@@ -15,14 +15,16 @@ from typing import Any
 
 from rich.console import Console
 
-from appofapps.engine.backend import backend_url
+from appofapps.engine.backend import backend_url, file_backend_dir
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
-from appofapps.orchestrator.api import Selection, plan, run
+from appofapps.orchestrator import observed
+from appofapps.orchestrator.api import Plan, Selection, plan, run
 from appofapps.orchestrator.audit import AuditTampered, AuditTrail, render_history
 from appofapps.orchestrator.guard import add_policy_command
 from appofapps.orchestrator.locks import EnvironmentLock, LockHeld, current_command
 from appofapps.orchestrator.model import OrchestratorError
 from appofapps.orchestrator.move import describe, move_state
+from appofapps.orchestrator.observed import ObservedReport
 from appofapps.orchestrator.progress import make_progress, print_final
 from appofapps.orchestrator.retry import RetryPolicy
 from appofapps.orchestrator.rollback import rollback
@@ -87,10 +89,16 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _observed(planned: Plan) -> ObservedReport | None:
+    """The plan's edges against the deployed state's (file backend only: no engine runs for a plan)."""
+    return observed.check(planned.estate, planned.graph, file_backend_dir(backend_url(planned.estate.root)))
+
+
 def _plan(args: argparse.Namespace) -> int:
     try:
         planned = plan(args.root, args.env, _selection(args))
         levels = planned.levels()
+        seen = _observed(planned)
     except OrchestratorError as error:
         return _fail(f"plan failed:\n{error}", EXIT_INVALID)
     if args.json:
@@ -108,9 +116,13 @@ def _plan(args: argparse.Namespace) -> int:
         }
         if planned.changes is not None:
             data["changes"] = planned.changes.as_json()
+        if seen is not None:
+            data["observed"] = {"compared": seen.compared, "mismatches": seen.mismatches}
         print(json.dumps(data, indent=2))
     else:
         print(planned.text())
+        if seen is not None:
+            print("\n".join(seen.lines()))
     return 0
 
 
