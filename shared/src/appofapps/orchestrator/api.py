@@ -143,7 +143,9 @@ def run(
     """Plan, then run ``options.operation`` on every selected stack under the environment lock."""
     planned = plan(root, environment, selection)
     refuse_unordered(planned)  # before the engine is even looked for
-    orchestrator = prepare(planned, options, engine=engine or bootstrap(), base_env=base_env, progress=progress)
+    orchestrator = prepare(
+        planned, options, engine=engine or bootstrap(), base_env=base_env, progress=progress
+    )
     before = writes.snapshot(planned.estate, planned.graph)
     report = orchestrator.run()
     report.notes.extend(writes.changed(planned.estate, before))

@@ -44,23 +44,27 @@ LANGUAGE_TOOLS = {
 REQUIREMENTS_FILES = ("requirements.txt", "pyproject.toml")
 # What an interpreter reports about itself: its version, the Pulumi SDK's, and the plugins its packages declare.
 _PROBE = """
-import json, sys
+import glob, json, os, sys, sysconfig
 from importlib import metadata
 found = {"python": sys.version.split()[0], "pulumi": None, "plugins": []}
+# Found and installed, not imported: importing the SDK (grpc and all) would cost most of a second per run.
 try:
-    import pulumi  # noqa: F401
-    found["pulumi"] = metadata.version("pulumi")
+    from importlib.util import find_spec
+    if find_spec("pulumi") is not None:
+        found["pulumi"] = metadata.version("pulumi")
+    else:
+        found["error"] = "No module named 'pulumi'"
 except Exception as error:
     found["error"] = f"{type(error).__name__}: {error}"
-for dist in metadata.distributions():
-    for file in dist.files or []:
-        if file.name == "pulumi-plugin.json":
-            try:
-                plugin = json.loads(file.read_text())
-            except Exception:
-                continue
-            if plugin.get("resource"):
-                found["plugins"].append([plugin.get("name") or "", plugin.get("version") or ""])
+# Provider SDKs ship pulumi-plugin.json inside their package directory.
+for lib in sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}):
+    for path in sorted(glob.glob(os.path.join(lib, "*", "pulumi-plugin.json"))):
+        try:
+            plugin = json.load(open(path))
+        except Exception:
+            continue
+        if plugin.get("resource"):
+            found["plugins"].append([plugin.get("name") or "", plugin.get("version") or ""])
 print(json.dumps(found))
 """
 
@@ -99,7 +103,8 @@ def _runtime_options(project: Project) -> dict[str, Any]:
 
 
 def _interpreter(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    # Normalised, not resolved: the link inside a virtualenv is what makes it that virtualenv's interpreter.
+    return Path(os.path.normpath(venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")))
 
 
 def _requirements(project: Project) -> Path | None:
@@ -258,6 +263,7 @@ def check_runtimes(
     resolver = _Resolver(estate, env, cache_dir)
     home = Path(env.get("PULUMI_HOME") or Path.home() / ".pulumi")
     search = f"{engine_bin}{os.pathsep}{env.get('PATH', '')}"
+    lacking: dict[str, list[str]] = {}
     for name in sorted(projects):
         project = estate.projects[name]
         if project.runtime != "python":
@@ -283,17 +289,14 @@ def check_runtimes(
                 f"add pulumi to {project.relpath(estate.root)}/requirements.txt (or its pyproject.toml)"
             )
             continue
-        lacking = sorted(
-            f"{plugin} {version}"
-            for plugin, version in probe.get("plugins", [])
-            if not _plugin_installed(home, plugin)
+        for plugin, version in probe.get("plugins", []):
+            if not _plugin_installed(home, plugin):
+                lacking.setdefault(f"{plugin} {version}", []).append(name)
+    for plugin, users in sorted(lacking.items()):
+        resolver.result.notes.append(
+            f"resource plugin {plugin}, declared by packages of {', '.join(users)}, is not installed in "
+            f"{home / 'plugins'}: the engine downloads it when a program first uses it, which fails offline"
         )
-        if lacking:
-            resolver.result.notes.append(
-                f"{name}: its packages declare resource plugins not installed in {home / 'plugins'}: "
-                f"{', '.join(lacking)}; the engine downloads one when the program first uses it, which fails "
-                "offline"
-            )
     if resolver.problems:
         raise RuntimeCheckError(resolver.problems)
     return resolver.result
