@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from appofapps.orchestrator import DiscoveryError, Selection, discover, plan
+from appofapps.orchestrator import DiscoveryError, Selection, discover, estate_lint, plan
 from appofapps.orchestrator.api import UnorderedError, refuse_unordered
 
 from .foreign_estates import (
@@ -202,3 +202,39 @@ def test_grammars_are_imported_only_for_projects_in_their_language(tmp_path: Pat
             [sys.executable, "-c", probe, str(tmp_path / estate)], capture_output=True, text=True, check=True
         )
         assert done.stdout.strip() == expected
+
+
+def test_config_stack_names_follow_the_per_project_names(tmp_path: Path) -> None:
+    renamed_stacks_estate(tmp_path)
+    stack_file = tmp_path / "app/Pulumi.dev.yaml"
+    data = yaml.safe_load(stack_file.read_text())
+    data["config"]["app:network"] = (
+        "organization/net/development"  # net's stack for dev: no other environment
+    )
+    stack_file.write_text(yaml.safe_dump(data))
+    _, problems = estate_lint.lint(tmp_path)
+    assert problems == []
+    assert any(
+        "app:network='organization/net/development'" in s
+        for s in plan(tmp_path, "dev").graph.edge_sources[("app", "net")]
+    )
+    data["config"]["app:network"] = "organization/net/prod"
+    stack_file.write_text(yaml.safe_dump(data))
+    _, problems = estate_lint.lint(tmp_path)
+    wrong = (
+        "app/Pulumi.dev.yaml: app:network: 'organization/net/prod' is a stack of environment 'prod', "
+        "referenced from environment 'dev'"
+    )
+    assert problems == [wrong]
+
+
+def test_lint_estate_names_each_unordered_project(tmp_path: Path) -> None:
+    typescript_estate(tmp_path)
+    index = tmp_path / "05-app/index.ts"
+    index.write_text(index.read_text() + "const extra = new StackReference(lookup(cfg));\n")
+    _, problems = estate_lint.lint(tmp_path)
+    unordered = (
+        "selfhosted-05-app is unordered in dev (declare its dependencies in 05-app/estate.yaml depends_on): "
+        "05-app/index.ts:6 StackReference(lookup(cfg))"
+    )
+    assert problems == [unordered]

@@ -696,7 +696,8 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
         estate.warnings.append(
             f"cannot import {CONTRACTS_MODULE} ({error}); Upstream(...) calls are unresolved"
         )
-    environments = set(estate.environments)
+    # Config values naming a stack end in an environment, or in a project's own name for one (estate.yaml).
+    environments = set(estate.environments) | {s for p in projects.values() for s in p.stack_names.values()}
     shared = _SharedScans(contracts)
     try:
         library = SharedLibrary.load(root)
