@@ -54,6 +54,7 @@ CONTRACTS_MODULE = "appofapps.contracts"
 SHARED_PACKAGE = "appofapps"
 # Keys only a stack file holds: a `Pulumi.<name>.yaml` with none of them (e.g. Pulumi.README.yaml) is no stack.
 STACK_FILE_KEYS = frozenset({"config", "secretsprovider", "encryptionsalt", "encryptedkey"})
+_STACK_FILE_KEY = re.compile(rf"^(?:{'|'.join(sorted(STACK_FILE_KEYS))})\s*:", re.MULTILINE)
 # Directories that never hold projects of the estate and can be huge (virtualenvs, caches, state).
 SKIP_DIRS = {
     ".git",
@@ -121,15 +122,26 @@ def _stacks(config_dir: Path, skipped: list[Path]) -> set[str]:
         match = re.fullmatch(r"Pulumi\.(.+)\.ya?ml", path.name)
         if not match:
             continue
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
-            data = {"config": None}  # unreadable: still a stack, whose reading reports the error
-        if match.group(1).lower() == "readme" or not (isinstance(data, dict) and STACK_FILE_KEYS & set(data)):
+        if match.group(1).lower() == "readme" or not _holds_a_stack(path):
             skipped.append(path)
         else:
             found.add(match.group(1))
     return found
+
+
+def _holds_a_stack(path: Path) -> bool:
+    """Whether a stack file has a config or secrets key at its top level."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return True  # unreadable: still a stack, whose reading reports the error
+    if _STACK_FILE_KEY.search(text):
+        return True  # the common block style, found without parsing every stack file twice
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return True
+    return isinstance(data, dict) and bool(STACK_FILE_KEYS & set(data))
 
 
 def estate_stack_names(root: Path, problems: list[str]) -> dict[str, dict[str, str]]:
@@ -515,6 +527,8 @@ def _infer_from_config(project: Project, environments: set[str], problems: list[
 
 def _resolve_named(project: Project, settings: dict[str, Any]) -> None:
     """Each name built from config, per environment: a reference there, or an unresolved one saying why."""
+    if not project.named:
+        return
     for environment in project.environments:
         values = StackValues.read(
             project.name, project.stack(environment), project.stack_file(environment), settings
