@@ -197,7 +197,10 @@ def test_grammars_are_imported_only_for_projects_in_their_language(tmp_path: Pat
         "plan(Path(sys.argv[1]), 'dev')\n"
         "print(sorted(m for m in sys.modules if m.startswith('tree_sitter') and '.' not in m))\n"
     )
-    for estate, expected in (("py", "[]"), ("ts", "['tree_sitter', 'tree_sitter_typescript']")):
+    for estate, expected in (
+        ("py", "[]"),
+        ("ts", "['tree_sitter', 'tree_sitter_javascript', 'tree_sitter_typescript']"),
+    ):
         done = subprocess.run(
             [sys.executable, "-c", probe, str(tmp_path / estate)], capture_output=True, text=True, check=True
         )

@@ -30,26 +30,20 @@ from appofapps.orchestrator.refnames import (
     Part,
 )
 
-# runtime -> (file suffixes, grammar module, its function returning the language for a suffix)
+# runtime -> (file suffixes, suffix -> (grammar module, its function returning the language))
 _GRAMMARS: dict[str, tuple[tuple[str, ...], Callable[[str], tuple[str, str]]]] = {
     "nodejs": (
         (".ts", ".tsx", ".mts", ".cts", ".js", ".mjs", ".cjs", ".jsx"),
-        lambda suffix: (
-            ("tree_sitter_typescript", "language_tsx")
-            if suffix in (".tsx", ".jsx")
-            else ("tree_sitter_typescript", "language_typescript")
-        ),
+        lambda suffix: {
+            ".tsx": ("tree_sitter_typescript", "language_tsx"),
+            ".ts": ("tree_sitter_typescript", "language_typescript"),
+            ".mts": ("tree_sitter_typescript", "language_typescript"),
+            ".cts": ("tree_sitter_typescript", "language_typescript"),
+        }.get(suffix, ("tree_sitter_javascript", "language")),
     ),
     "go": ((".go",), lambda _: ("tree_sitter_go", "language")),
     "dotnet": ((".cs",), lambda _: ("tree_sitter_c_sharp", "language")),
     "java": ((".java",), lambda _: ("tree_sitter_java", "language")),
-}
-LANGUAGE_NAMES = {
-    "nodejs": "TypeScript/JavaScript",
-    "go": "Go",
-    "dotnet": "C#",
-    "java": "Java",
-    "yaml": "YAML",
 }
 SKIP_DIRS = frozenset({"node_modules", "bin", "obj", "target", "build", "dist", "vendor", ".git"})
 
