@@ -241,3 +241,33 @@ def test_lint_estate_names_each_unordered_project(tmp_path: Path) -> None:
         "05-app/index.ts:6 StackReference(lookup(cfg))"
     )
     assert problems == [unordered]
+
+
+def test_the_organisation_comes_from_config_on_a_backend_with_organisations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    python_config_estate(tmp_path)
+    for stack in ("dev", "prod"):
+        stack_file = tmp_path / "team" / f"Pulumi.{stack}.yaml"
+        data = yaml.safe_load(stack_file.read_text())
+        data["config"]["team:org"] = "acme"
+        stack_file.write_text(yaml.safe_dump(data))
+        department = tmp_path / "department" / f"Pulumi.{stack}.yaml"
+        department.write_text(
+            yaml.safe_dump({"config": {"department:companyStack": f"acme/company/{stack}"}})
+        )
+    monkeypatch.delenv("APPOFAPPS_ORGANIZATION", raising=False)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-state?region=eu-west-1")
+    planned = plan(tmp_path, "dev")
+    assert planned.graph.organization == "acme" and planned.graph.stack("team") == "acme/team/dev"
+    assert "stack names use organisation 'acme', as the references in config say" in planned.text()
+    assert "organisation mismatch" not in planned.text()
+    # --org wins, and then the config's organisation is a mismatch.
+    assert (
+        "organisation mismatch: team reads department"
+        in plan(tmp_path, "dev", Selection(organization="other")).text()
+    )
+    # A file backend has one organisation: there the config's is reported, never taken.
+    monkeypatch.setenv("PULUMI_BACKEND_URL", (tmp_path / ".state").as_uri())
+    on_file = plan(tmp_path, "dev")
+    assert on_file.graph.organization == "organization" and "organisation mismatch" in on_file.text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,10 +100,29 @@ class Plan:
         return "\n".join(lines)
 
 
+def configured_organization(estate: Estate, environment: str) -> str | None:
+    """The organisation the stack names in config agree on, when nothing else names one and the backend has
+    organisations (a file backend's stacks are all ``organization/...``: a different one is a mismatch)."""
+    if os.environ.get("APPOFAPPS_ORGANIZATION") or file_backend_dir(backend_url(estate.root)) is not None:
+        return None
+    found = {
+        ref.organization
+        for project in estate.projects.values()
+        for ref in project.inferred
+        if ref.organization and ref.environment == environment
+    }
+    if len(found) != 1:
+        return None  # none, or several: the mismatch report names each
+    [organization] = found
+    estate.warnings.append(f"stack names use organisation {organization!r}, as the references in config say")
+    return organization
+
+
 def plan(root: Path, environment: str, selection: Selection = Selection()) -> Plan:
     """Discover the estate and order one environment; raises DiscoveryError / GraphError, runs no engine."""
     estate = discover(root)
-    full = build_graph(estate, environment, selection.organization or default_organization())
+    organization = selection.organization or configured_organization(estate, environment)
+    full = build_graph(estate, environment, organization or default_organization())
     if selection.changed:
         if selection.only:
             raise GraphError(
