@@ -135,6 +135,10 @@ def test_an_unresolved_typescript_reference_makes_its_project_unordered(tmp_path
     assert "UNORDERED: 1 stack(s)" in text and "05-app/estate.yaml (depends_on: [...])" in text
     with pytest.raises(UnorderedError, match="--assume-independent"):
         refuse_unordered(planned)
+    assert "class s4 unordered" in planned.graph.mermaid()
+    assert (
+        '"selfhosted-05-app" [label="organization/selfhosted-05-app/dev", style=dashed' in planned.graph.dot()
+    )
     assumed = plan(tmp_path, "dev", Selection(assume_independent=True))
     assert "--assume-independent runs them as if they depended on nothing" in assumed.text()
     refuse_unordered(assumed)  # no refusal once assumed

@@ -127,12 +127,19 @@ class StackGraph:
             for dep in sorted(self.deps[name]):
                 # Arrows point the way values flow: from the producer to the stack that references it.
                 lines.append(f"  {ids[dep]} --> {ids[name]}")
+        if self.unordered:
+            # Dashed: references nothing could resolve; its edges may be missing.
+            lines.append("  classDef unordered stroke-dasharray: 5 5")
+            lines.append(f"  class {','.join(ids[name] for name in sorted(self.unordered))} unordered")
         return "\n".join(lines) + "\n"
 
     def dot(self) -> str:
         lines = [f'digraph "{self.environment}" {{', "  rankdir=LR;", "  node [shape=box];"]
         for name in self.projects:
-            lines.append(f'  "{name}" [label="{self.stack(name)}"];')
+            unordered = ', style=dashed, tooltip="unordered: references nothing could resolve"'
+            lines.append(
+                f'  "{name}" [label="{self.stack(name)}"{unordered if name in self.unordered else ""}];'
+            )
         for name in self.projects:
             for dep in sorted(self.deps[name]):
                 sources = "; ".join(self.edge_sources.get((name, dep), []))
