@@ -177,6 +177,12 @@ def test_observed_edges_that_disagree_with_the_plan_are_reported(
         "not order app after net; declare it in app/estate.yaml (depends_on)"
     ) in out
     assert "organization/app/local -> organization/db/local: planned (estate.yaml)" in out
+    # A selection compares its own stacks against the whole plan: app's edges leave it, and still count.
+    assert main(["plan", "--root", str(root), "--env", "local", "--only", "app"]) == 0
+    only_app = capsys.readouterr().out
+    assert "1 deployed stack(s) compared with the plan, 2 MISMATCH(ES)" in only_app
+    assert main(["plan", "--root", str(root), "--env", "local", "--only", "net"]) == 0
+    assert "1 deployed stack(s) compared with the plan, all agree" in capsys.readouterr().out
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", LOCAL_PASSPHRASE)
     assert main(["contracts", "--root", str(root), "--env", "local"]) == 2
     assert "2 MISMATCH(ES)" in capsys.readouterr().err

@@ -91,7 +91,8 @@ def _fail(message: str, code: int) -> int:
 
 def _observed(planned: Plan) -> ObservedReport | None:
     """The plan's edges against the deployed state's (file backend only: no engine runs for a plan)."""
-    return observed.check(planned.estate, planned.graph, file_backend_dir(backend_url(planned.estate.root)))
+    state_dir = file_backend_dir(backend_url(planned.estate.root))
+    return observed.check(planned.estate, planned.full, state_dir, planned.graph.projects)
 
 
 def _plan(args: argparse.Namespace) -> int:

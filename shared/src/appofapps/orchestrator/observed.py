@@ -8,6 +8,7 @@ inference the program never used. Stacks never deployed have no observed edges a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +20,14 @@ from appofapps.orchestrator.refnames import split_stack_name
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 
 
-def observed_edges(state_dir: Path, graph: StackGraph, estate: Estate) -> dict[str, dict[str, str] | None]:
-    """Project -> {referenced stack name: URN of the StackReference} in its deployed state; None when the
-    stack has no state. Reads file-backend checkpoints (the one place that knows where state lives)."""
+def observed_edges(
+    state_dir: Path, graph: StackGraph, estate: Estate, projects: Iterable[str] | None = None
+) -> dict[str, dict[str, str] | None]:
+    """Project (of ``projects``, default all) -> {referenced stack name: URN of the StackReference} in its
+    deployed state; None when the stack has no state. Reads file-backend checkpoints (the one place that knows
+    where state lives)."""
     found: dict[str, dict[str, str] | None] = {}
-    for name in graph.projects:
+    for name in graph.projects if projects is None else sorted(projects):
         try:
             checkpoint = load_checkpoint(state_dir, graph.stack(name), estate.projects[name].path)
         except DamagedCheckpoint:
@@ -96,8 +100,11 @@ def compare(estate: Estate, graph: StackGraph, observed: dict[str, dict[str, str
     return report
 
 
-def check(estate: Estate, graph: StackGraph, state_dir: Path | None) -> ObservedReport | None:
-    """The comparison, or None when the state is not on a file backend (read through the engine only)."""
+def check(
+    estate: Estate, graph: StackGraph, state_dir: Path | None, projects: Iterable[str] | None = None
+) -> ObservedReport | None:
+    """The comparison for ``projects`` (default all) against the whole ``graph`` (a selection must not hide
+    the edges leaving it), or None when the state is not on a file backend (read through the engine only)."""
     if state_dir is None:
         return None
-    return compare(estate, graph, observed_edges(state_dir, graph, estate))
+    return compare(estate, graph, observed_edges(state_dir, graph, estate, projects))
