@@ -1,9 +1,17 @@
-"""Fixtures shared by every test directory: the real engine and throwaway file backends."""
+"""Fixtures shared by every test directory: the real engine, throwaway file backends, a real S3 server."""
 
 from __future__ import annotations
 
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,3 +42,98 @@ def engine_env(engine: Engine, backend_dir: Path) -> Iterator[dict[str, str]]:
     env["PULUMI_BACKEND_URL"] = backend_dir.as_uri()
     env["PULUMI_CONFIG_PASSPHRASE"] = LOCAL_PASSPHRASE
     yield env
+
+
+# ---------------------------------------------------------------- a real S3 (and KMS) server on loopback
+#
+# moto's server (PyPI `moto[server]`) is what the Python ecosystem runs for S3-compatible tests: one process that
+# serves S3 with conditional writes (`If-None-Match: *`, `If-Match`) and KMS, so the engine's S3 backend and its
+# `awskms://` secrets provider both talk to it through `AWS_ENDPOINT_URL`. A Go-built server (MinIO) serves no KMS.
+
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's dummy credentials
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+
+    def env(self) -> dict[str, str]:
+        """What the engine, the orchestrator and boto3 need to reach this server (and only it)."""
+        return {**S3_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint, "AWS_EC2_METADATA_DISABLED": "true"}
+
+    def client(self, service: str = "s3") -> Any:
+        import boto3
+
+        credentials = {k.lower(): v for k, v in S3_CREDENTIALS.items() if k.startswith("AWS_") and "KEY" in k}
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1", **credentials)
+
+    def bucket(self, name: str) -> str:
+        """A new bucket; returns the Pulumi backend URL for it."""
+        self.client().create_bucket(Bucket=name)
+        port = self.endpoint.rsplit(":", 1)[1]
+        return (
+            f"s3://{name}?endpoint=http://127.0.0.1:{port}&use_path_style=true&disable_https=true"
+            "&region=us-east-1"
+        )
+
+    def kms_alias(self, alias: str) -> str:
+        """A KMS key under ``alias/<alias>``; returns its ``awskms://`` secrets provider URL."""
+        kms = self.client("kms")
+        key = kms.create_key(Description=f"appofapps tests {alias}")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=f"alias/{alias}", TargetKeyId=key)
+        return f"awskms://alias/{alias}?region=us-east-1"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's server on 127.0.0.1 and a free port, for the whole session."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("moto") / "server.log"
+    server = Path(sys.executable).with_name("moto_server")
+    with log.open("wb") as out:
+        process = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"moto_server did not start: {log.read_text(errors='replace')}") from None
+            time.sleep(0.1)
+    try:
+        yield S3Server(endpoint)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This process (and the engines it starts) pointed at the server with its dummy credentials."""
+    env = s3_server.env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server, s3_env: dict[str, str], request: pytest.FixtureRequest) -> str:
+    """A fresh bucket for one test; its Pulumi backend URL."""
+    name = (
+        "t-"
+        + re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
+        + "-"
+        + uuid.uuid4().hex[:8]
+    )
+    return s3_server.bucket(name)

@@ -396,9 +396,12 @@ def test_app_in_local_renders_kubernetes_only_with_secret_from_config(tmp_path: 
     assert env["SIGNING_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "ledger-secrets", "key": "signing-key"}
     assert all(r.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"} for r in run.managed)
     provider = next(r for r in run.resources if r.type == "pulumi:providers:kubernetes")
-    assert provider.inputs["renderYamlToDirectory"] == str(
+    # Relative to the program's directory (the provider's too): no checkout path in the state.
+    rendered = provider.inputs["renderYamlToDirectory"]
+    assert not Path(rendered).is_absolute()
+    assert (Path.cwd() / rendered).resolve() == (
         tmp_path / ".rendered" / "local" / "payments-ledger"
-    )
+    ).resolve()
 
 
 def test_tags_transform_wins_over_hand_written_ownership_tags() -> None:

@@ -45,7 +45,10 @@ def test_local_kubernetes_objects_are_rendered_to_a_directory_per_stack(environm
         # One directory per stack; the root keeps its Argo CD Applications in subdirectories of its own.
         own = REPO_ROOT / ".rendered" / "local" / run.project
         for provider in providers:
-            assert Path(provider.inputs["renderYamlToDirectory"]).is_relative_to(own), provider.inputs
+            # Relative to the program's directory, so the state is the same in every clone.
+            rendered_to = Path(provider.inputs["renderYamlToDirectory"])
+            assert not rendered_to.is_absolute(), provider.inputs
+            assert (Path.cwd() / rendered_to).resolve().is_relative_to(own), provider.inputs
         for resource in objects:
             assert resource.provider and "pulumi:providers:kubernetes" in resource.provider
             assert resource.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"

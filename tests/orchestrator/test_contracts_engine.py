@@ -13,8 +13,9 @@ from pulumi import automation as auto
 
 from appofapps.cli import main
 from appofapps.engine.bootstrap import Engine
+from appofapps.engine.store import FileStore
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, discover, run
-from appofapps.orchestrator.output_contracts import ContractError, keys_from_engine, keys_from_file_backend
+from appofapps.orchestrator.output_contracts import ContractError, keys_from_engine, keys_from_state
 from appofapps.orchestrator.progress import PlainProgress
 
 from .estates import chain
@@ -114,14 +115,14 @@ def test_broken_contracts_are_refused_before_the_engine_runs(
     report = orchestrate(engine, engine_env, root, Operation.DEPLOY)
     assert report.ok and {r.status for r in report.results.values()} == {Status.DONE}
     assert stack(engine, engine_env, b_dir, "b").outputs()["extra"].value == "from a"
-    state_keys = keys_from_file_backend(backend_dir, "organization/a/local")
+    state_keys = keys_from_state(FileStore(backend_dir), "organization/a/local")
     assert state_keys == {"value", "extra"}
     # The same checkpoint as a gzip-compressing file backend (PULUMI_DIY_BACKEND_GZIP) writes it.
     gzipped = tmp_path / "gzipped" / ".pulumi" / "stacks" / "a"
     gzipped.mkdir(parents=True)
     checkpoint = (backend_dir / ".pulumi" / "stacks" / "a" / "local.json").read_bytes()
     (gzipped / "local.json.gz").write_bytes(gzip.compress(checkpoint))
-    assert keys_from_file_backend(tmp_path / "gzipped", "organization/a/local") == state_keys
+    assert keys_from_state(FileStore(tmp_path / "gzipped"), "organization/a/local") == state_keys
     assert (
         keys_from_engine(discover(root).projects["a"], "organization/a/local", engine_env, engine.bin_dir)
         == state_keys
@@ -132,4 +133,4 @@ def test_broken_contracts_are_refused_before_the_engine_runs(
     assert all(set(r.changes) == {"same"} for r in preview.results.values()), preview.results
     assert orchestrate(engine, engine_env, root, Operation.DESTROY).ok
     assert not list((backend_dir / ".pulumi" / "stacks").glob("*/*.json"))
-    assert keys_from_file_backend(backend_dir, "organization/a/local") is None
+    assert keys_from_state(FileStore(backend_dir), "organization/a/local") is None

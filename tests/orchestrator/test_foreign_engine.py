@@ -14,7 +14,7 @@ import yaml
 from pulumi import automation as auto
 
 from appofapps.cli import main
-from appofapps.engine.backend import LOCAL_PASSPHRASE
+from appofapps.engine.backend import LOCAL_PASSPHRASE, backend_for
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Selection, plan, run
 from appofapps.orchestrator.observed import compare, observed_edges
@@ -152,10 +152,9 @@ def test_observed_edges_that_disagree_with_the_plan_are_reported(
     for name in ("app", "db", "net"):
         wrote = f"wrote {name}/Pulumi.local.yaml: the passphrase secrets provider keeps the new stack's encryptionsalt"
         assert any(note.startswith(wrote) for note in deployed.notes), deployed.notes
-    state_dir = Path(engine_env["PULUMI_BACKEND_URL"].removeprefix("file://"))
 
     planned = plan(root, "local")
-    seen = observed_edges(state_dir, planned.graph, planned.estate)
+    seen = observed_edges(backend_for(root, "local", engine_env), planned.graph, planned.estate)
     assert set(seen["app"] or {}) == {"organization/net/local"}
     assert seen["net"] == {} and seen["db"] == {}
     report = compare(planned.estate, planned.graph, seen)

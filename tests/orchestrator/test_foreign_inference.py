@@ -247,7 +247,7 @@ def test_lint_estate_names_each_unordered_project(tmp_path: Path) -> None:
     assert problems == [unordered]
 
 
-def test_the_organisation_comes_from_config_on_a_backend_with_organisations(
+def test_the_organisation_comes_from_config_on_pulumi_cloud(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     python_config_estate(tmp_path)
@@ -261,7 +261,7 @@ def test_the_organisation_comes_from_config_on_a_backend_with_organisations(
             yaml.safe_dump({"config": {"department:companyStack": f"acme/company/{stack}"}})
         )
     monkeypatch.delenv("APPOFAPPS_ORGANIZATION", raising=False)
-    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-state?region=eu-west-1")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")  # Pulumi Cloud: organisations are real
     planned = plan(tmp_path, "dev")
     assert planned.graph.organization == "acme" and planned.graph.stack("team") == "acme/team/dev"
     assert "stack names use organisation 'acme', as the references in config say" in planned.text()
@@ -271,7 +271,8 @@ def test_the_organisation_comes_from_config_on_a_backend_with_organisations(
         "organisation mismatch: team reads department"
         in plan(tmp_path, "dev", Selection(organization="other")).text()
     )
-    # A file backend has one organisation: there the config's is reported, never taken.
-    monkeypatch.setenv("PULUMI_BACKEND_URL", (tmp_path / ".state").as_uri())
-    on_file = plan(tmp_path, "dev")
-    assert on_file.graph.organization == "organization" and "organisation mismatch" in on_file.text()
+    # A self-managed backend (a directory, a bucket) has one organisation: the config's is reported, never taken.
+    for url in ((tmp_path / ".state").as_uri(), "s3://acme-state?region=eu-west-1"):
+        monkeypatch.setenv("PULUMI_BACKEND_URL", url)
+        on_diy = plan(tmp_path, "dev")
+        assert on_diy.graph.organization == "organization" and "organisation mismatch" in on_diy.text()

@@ -1,19 +1,22 @@
-"""Fault: fifty processes race for one environment lock that a dead run left behind. No engine involved."""
+"""Fault: fifty processes race for one environment lock that a dead run left behind, on a directory and on a
+real S3 bucket. No engine involved."""
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import multiprocessing
 import os
 import random
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import replace
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
-from appofapps.engine.backend import default_backend_url
+import pytest
+
+from appofapps.engine.backend import backend_for
 from appofapps.orchestrator import EnvironmentLock, LockHeld
 from appofapps.orchestrator.locks import process_alive
 
@@ -21,11 +24,24 @@ CONTENDERS = 50
 RACE_SECONDS = 3.0
 
 
+def _crashed(lock: EnvironmentLock, dead_pid: int) -> bytes:
+    """The lock as a run that died holding it leaves it: a dead pid and a lease already over."""
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    holder = replace(lock.holder, pid=dead_pid, expires=past.isoformat(), run_id=f"dead-{os.getpid()}")
+    return holder.encode()
+
+
 def _contend(
-    root: str, markers: str, dead_pid: int, start: Barrier, results: multiprocessing.Queue[dict[str, object]]
+    root: str,
+    url: str,
+    markers: str,
+    dead_pid: int,
+    start: Barrier,
+    results: multiprocessing.Queue[dict[str, object]],
 ) -> None:
     """Try for the lock until the race ends; each win holds it a moment, then dies holding it (a crash)."""
-    lock = EnvironmentLock(Path(root), default_backend_url(Path(root)), "race", "race", take_over_stale=True)
+    backend = backend_for(Path(root), "race", {"PULUMI_BACKEND_URL": url})
+    lock = EnvironmentLock(Path(root), backend, "race", "race", take_over_stale=True)
     mine = Path(markers) / str(os.getpid())
     wins, take_overs, overlaps = 0, 0, []
     start.wait()
@@ -43,13 +59,10 @@ def _contend(
         time.sleep(0.005)
         overlaps += [p.name for p in Path(markers).iterdir() if p != mine]
         mine.unlink()
-        # Crash while holding: the lock stays, naming a process that no longer runs, for the next to take over.
-        crashed = lock.path.with_name(f".crashed-{os.getpid()}.json")
-        crashed.write_text(json.dumps({**asdict(lock.holder), "pid": dead_pid}), encoding="utf-8")
-        crashed.replace(lock.path)
-        lock = EnvironmentLock(
-            Path(root), default_backend_url(Path(root)), "race", "race", take_over_stale=True
-        )
+        # Crash while holding: the lock stays, naming a dead process whose lease is over, for the next to take.
+        lock.keep()
+        lock.store.put(lock.key, _crashed(lock, dead_pid))
+        lock = EnvironmentLock(Path(root), backend, "race", "race", take_over_stale=True)
     results.put({"wins": wins, "take_overs": take_overs, "overlaps": overlaps})
 
 
@@ -59,23 +72,36 @@ def _dead_pid() -> int:
     return process.pid
 
 
-def test_fifty_contenders_never_hold_the_lock_together(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["file", "s3"])
+def test_fifty_contenders_never_hold_the_lock_together(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    """On a directory (hard links) and on S3 (If-None-Match / If-Match): never two holders of a dead run's lock."""
     dead = _dead_pid()
-    stale = EnvironmentLock(tmp_path, default_backend_url(tmp_path), "race", "crashed run")
-    stale.path.parent.mkdir(parents=True)
-    stale.path.write_text(json.dumps({**asdict(stale.holder), "pid": dead}), encoding="utf-8")
+    url = tmp_path.joinpath(".state").as_uri() if kind == "file" else request.getfixturevalue("s3_bucket")
+    seed = EnvironmentLock(
+        tmp_path, backend_for(tmp_path, "race", {"PULUMI_BACKEND_URL": url}), "race", "crashed"
+    )
+    if kind == "file":
+        seed.store.create(seed.key, _crashed(seed, dead))
+    else:
+        bucket = url.split("?")[0].removeprefix("s3://")
+        request.getfixturevalue("s3_server").client().put_object(
+            Bucket=bucket, Key=seed.key, Body=_crashed(seed, dead)
+        )
     markers = tmp_path / "holding"
     markers.mkdir()
-    context = multiprocessing.get_context("fork")
+    # Spawned, not forked: a bucket client the test process already holds (obstore's) does not survive a fork.
+    context = multiprocessing.get_context("spawn")
     start = context.Barrier(CONTENDERS)
     results: multiprocessing.Queue[dict[str, object]] = context.Queue()
     processes = [
-        context.Process(target=_contend, args=(str(tmp_path), str(markers), dead, start, results))
+        context.Process(target=_contend, args=(str(tmp_path), url, str(markers), dead, start, results))
         for _ in range(CONTENDERS)
     ]
     for process in processes:
         process.start()
-    outcomes = [results.get(timeout=120) for _ in processes]
+    outcomes = [results.get(timeout=240) for _ in processes]
     for process in processes:
         process.join(timeout=30)
         assert process.exitcode == 0

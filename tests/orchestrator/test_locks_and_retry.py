@@ -2,55 +2,118 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import multiprocessing
 import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from appofapps.cli import main
-from appofapps.engine.backend import default_backend_url
+from appofapps.engine.backend import Backend, backend_for
+from appofapps.engine.store import Conflict, FileStore, StoreError, check_conditional_writes
 from appofapps.orchestrator import EnvironmentLock, Failure, LockHeld, RetryPolicy, classify
-from appofapps.orchestrator.locks import meta_dir, unlock_command
+from appofapps.orchestrator.locks import unlock_command
 
 
-def backend(tmp_path: Path) -> str:
-    return default_backend_url(tmp_path)
+def backend(tmp_path: Path) -> Backend:
+    return backend_for(tmp_path, "local", {})
 
 
-def test_second_holder_is_refused_naming_the_first(tmp_path: Path) -> None:
-    first = EnvironmentLock(tmp_path, backend(tmp_path), "staging", "deploy staging")
+@pytest.fixture(params=["file", "s3"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """The backend a lock lives in: a directory, or a real S3 bucket on loopback."""
+    if request.param == "file":
+        return backend(tmp_path)
+    url = request.getfixturevalue("s3_bucket")
+    return backend_for(tmp_path, "local", {"PULUMI_BACKEND_URL": url})
+
+
+def test_second_holder_is_refused_naming_the_first(tmp_path: Path, shared: Backend) -> None:
+    first = EnvironmentLock(tmp_path, shared, "staging", "deploy staging")
     with first:
-        second = EnvironmentLock(tmp_path, backend(tmp_path), "staging", "deploy staging")
+        second = EnvironmentLock(tmp_path, shared, "staging", "deploy staging")
         with pytest.raises(LockHeld) as caught:
             second.acquire()
         message = str(caught.value)
         assert f"pid {os.getpid()}" in message
         assert socket.gethostname() in message
         assert first.holder.user in message and first.holder.started in message
+        assert first.holder.run_id in message and "lease until" in message
         assert not caught.value.stale
         # Another environment of the same backend is independent.
-        with EnvironmentLock(tmp_path, backend(tmp_path), "production", "deploy production"):
+        with EnvironmentLock(tmp_path, shared, "production", "deploy production"):
             pass
-    assert not first.path.exists()
+    assert first.read_holder() is None
     with second:  # free again once the first run ended
         pass
 
 
-def test_lock_lives_beside_file_state_and_per_backend_otherwise(tmp_path: Path) -> None:
-    assert meta_dir(tmp_path, backend(tmp_path), "local") == tmp_path / ".state" / ".appofapps" / "local"
-    one = meta_dir(tmp_path, "s3://bucket-one", "local")
-    two = meta_dir(tmp_path, "s3://bucket-two", "local")
-    assert one != two and one.is_relative_to(tmp_path / ".reports")
-    # The clearing command names a non-default backend, so it clears the lock that was reported.
-    assert unlock_command(tmp_path, "local", "s3://bucket-one").startswith(
-        "PULUMI_BACKEND_URL=s3://bucket-one "
-    )
-    assert unlock_command(tmp_path, "local", backend(tmp_path)).startswith("appofapps unlock")
+def test_the_lock_lives_beside_the_state(tmp_path: Path, shared: Backend) -> None:
+    with EnvironmentLock(tmp_path, shared, "local", "deploy"):
+        assert shared.records().get(".appofapps/local/lock.json") is not None
+        if shared.state_dir is not None:
+            assert (tmp_path / ".state" / ".appofapps" / "local" / "lock.json").is_file()
+    assert unlock_command(tmp_path, "local") == f"appofapps unlock --root {tmp_path} --env local"
+
+
+def test_a_held_lease_is_renewed_and_an_expired_one_is_taken_over_naming_it(
+    tmp_path: Path, shared: Backend
+) -> None:
+    holder = EnvironmentLock(tmp_path, shared, "local", "deploy", lease=1.5)
+    holder.acquire()
+    first_expiry = holder.read_holder().expires  # type: ignore[union-attr]
+    time.sleep(1.2)  # past a third of the lease twice: renewed, so still held
+    renewed = holder.read_holder()
+    assert renewed is not None and renewed.expires > first_expiry
+    with pytest.raises(LockHeld):
+        EnvironmentLock(tmp_path, shared, "local", "other", take_over_stale=True).acquire()
+    # The holder stops renewing (as a SIGKILLed or frozen run does): after its lease anyone may take over.
+    lost: list[object] = []
+    holder.on_lost = lost.append
+    holder._stop.set()
+    time.sleep(1.7)
+    taker = EnvironmentLock(tmp_path, shared, "local", "other", take_over_stale=True)
+    taker.acquire()
+    assert taker.taken_over is not None and taker.taken_over.run_id == holder.holder.run_id
+    with pytest.raises(Conflict):
+        holder.renew()  # the old holder learns it lost the lock at its next renewal
+    taker.release()
+    holder._token = None
+
+
+def test_jobs_of_one_run_join_its_lock_and_another_run_is_refused(tmp_path: Path, shared: Backend) -> None:
+    first = EnvironmentLock(tmp_path, shared, "staging", "lock", run_id="gh-1001", lease=600)
+    first.acquire()
+    kept = first.keep()  # the workflow's first job holds it past its own process
+    job = EnvironmentLock(tmp_path, shared, "staging", "deploy --only a", run_id="gh-1001")
+    with job:
+        assert job.joined is not None and job.joined.run_id == "gh-1001"
+    assert shared.records().get(".appofapps/staging/lock.json") is not None  # a joining job never releases
+    with pytest.raises(LockHeld, match="run gh-1001"):
+        EnvironmentLock(tmp_path, shared, "staging", "deploy", run_id="gh-2002").acquire()
+    # The run's last job releases it; nobody else may without --force.
+    with pytest.raises(LockHeld, match="may still run"):
+        EnvironmentLock(tmp_path, shared, "staging", "unlock", run_id="gh-2002").clear()
+    assert EnvironmentLock(tmp_path, shared, "staging", "unlock", run_id="gh-1001").clear() == kept
+
+
+class _IgnoringStore(FileStore):
+    """A store that ignores the create precondition, as some S3-compatible servers do."""
+
+    def create(self, key: str, data: bytes, *, private: bool = False) -> str:
+        return self.put(key, data)
+
+
+def test_a_store_that_ignores_conditional_writes_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="ignores `If-None-Match: \\*`"):
+        check_conditional_writes(_IgnoringStore(tmp_path), "probe")
+    check_conditional_writes(FileStore(tmp_path), "probe")  # a real one passes, and leaves nothing
+    assert FileStore(tmp_path).list("probe/") == []
 
 
 def _dead_pid() -> int:
@@ -63,16 +126,15 @@ def test_lock_of_a_dead_process_is_reported_with_the_command_that_clears_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lock = EnvironmentLock(tmp_path, backend(tmp_path), "local", "deploy local")
-    lock.path.parent.mkdir(parents=True)
-    holder = {**lock.holder.__dict__, "pid": _dead_pid()}
-    lock.path.write_text(json.dumps(holder), encoding="utf-8")
+    holder = dataclasses.replace(lock.holder.renewed(600), pid=_dead_pid(), run_id="crashed-run")
+    lock.store.create(lock.key, holder.encode())
     with pytest.raises(LockHeld) as caught:
         lock.acquire()
     assert caught.value.stale
     assert "no longer runs" in str(caught.value)
     assert f"appofapps unlock --root {tmp_path} --env local" in str(caught.value)
     code = main(["unlock", "--root", str(tmp_path), "--env", "local"])
-    assert code == 0 and not lock.path.exists()
+    assert code == 0 and lock.read_holder() is None
     assert "removed the lock" in capsys.readouterr().out
 
 
@@ -80,23 +142,24 @@ def test_unlock_refuses_a_live_holder(tmp_path: Path) -> None:
     with EnvironmentLock(tmp_path, backend(tmp_path), "local", "deploy local") as held:
         with pytest.raises(LockHeld, match="may still run"):
             EnvironmentLock(tmp_path, backend(tmp_path), "local", "unlock").clear()
-        assert held.path.exists()
+        assert held.read_holder() is not None
 
 
-def _contend(args: tuple[str, str, int]) -> bool:
-    root, url, _ = args
-    lock = EnvironmentLock(Path(root), url, "race", "race")
+def _contend(args: tuple[str, int]) -> bool:
+    root, _ = args
+    lock = EnvironmentLock(Path(root), backend_for(Path(root), "race", {}), "race", "race")
     try:
         lock.acquire()
     except LockHeld:
         return False
+    lock.keep()
     return True  # never released: every later contender must lose too
 
 
 def test_concurrent_attempts_never_yield_two_holders(tmp_path: Path) -> None:
     context = multiprocessing.get_context("spawn")
     with context.Pool(4) as pool:
-        won = pool.map(_contend, [(str(tmp_path), backend(tmp_path), i) for i in range(12)])
+        won = pool.map(_contend, [(str(tmp_path), i) for i in range(12)])
     assert sum(won) == 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from appofapps.engine.backend import backend_for
 from appofapps.orchestrator import discover
 from appofapps.orchestrator.records import DeployRecord, DeployRecords, fingerprint
 
@@ -46,14 +47,23 @@ def test_fingerprint_follows_code_own_config_and_dependency_deploys(tmp_path: Pa
     )
 
 
-def test_records_survive_a_reload_and_a_damaged_file_means_redeploy(tmp_path: Path) -> None:
-    records = DeployRecords(tmp_path / "deployed.json")
-    records.put("app", "abc", 7)
-    again = DeployRecords(tmp_path / "deployed.json")
+def test_records_survive_a_reload_and_a_damaged_one_means_redeploy(tmp_path: Path) -> None:
+    backend = backend_for(tmp_path, "local", {})
+    records = DeployRecords(backend, "local")
+    records.put("app", "abc", 7, checkpoint="token-1")
+    records.put("net", "def", 3)
+    again = DeployRecords(backend, "local")
     record = again.get("app")
-    assert record is not None and (record.fingerprint, record.version) == ("abc", 7)
+    assert record is not None and (record.fingerprint, record.version, record.checkpoint) == (
+        "abc",
+        7,
+        "token-1",
+    )
+    # One object per stack beside the state: parallel workers and jobs never overwrite each other's.
+    where = tmp_path / ".state" / ".appofapps" / "local" / "deployed"
+    assert sorted(p.name for p in where.iterdir()) == ["app.json", "net.json"]
     again.drop("app")
-    assert DeployRecords(tmp_path / "deployed.json").get("app") is None
+    assert DeployRecords(backend, "local").get("app") is None
 
-    (tmp_path / "deployed.json").write_text("{not json", encoding="utf-8")
-    assert DeployRecords(tmp_path / "deployed.json").get("app") is None
+    (where / "net.json").write_text("{not json", encoding="utf-8")
+    assert DeployRecords(backend, "local").get("net") is None

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from appofapps.cli import main
+from appofapps.engine.store import FileStore
 from appofapps.orchestrator.recovery import (
     DamagedCheckpoint,
     StateNotWritable,
@@ -43,7 +45,7 @@ def test_only_a_dead_engine_of_this_host_has_its_stack_lock_judged_stale(tmp_pat
     _lock(tmp_path, "dead-here", _dead_pid(), here)
     _lock(tmp_path, "alive-here", os.getpid(), here)
     _lock(tmp_path, "elsewhere", _dead_pid(), here + "-other")  # its pid means nothing on this host
-    judged = {lock.path.stem: lock.dead_here() for lock in stack_locks(tmp_path, STACK)}
+    judged = {Path(lock.key).stem: lock.dead_here() for lock in stack_locks(FileStore(tmp_path), STACK)}
     assert judged == {"dead-here": True, "alive-here": False, "elsewhere": False}
 
 
@@ -108,9 +110,12 @@ def test_only_creates_that_exist_nowhere_but_in_state_are_safe_to_forget() -> No
     assert [op.urn.rpartition("::")[2] for op in safe] == ["web", "rendered"]
 
 
-def test_a_damaged_checkpoint_names_itself_and_lists_usable_backups_newest_first(tmp_path: Path) -> None:
-    stacks = tmp_path / ".pulumi" / "stacks" / "app"
-    backups = tmp_path / ".pulumi" / "backups" / "app" / "local"
+def test_a_damaged_checkpoint_names_itself_lists_usable_backups_and_the_command_restores_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / ".state"
+    stacks = state / ".pulumi" / "stacks" / "app"
+    backups = state / ".pulumi" / "backups" / "app" / "local"
     stacks.mkdir(parents=True)
     backups.mkdir(parents=True)
     good = json.dumps({"version": 3, "checkpoint": {"latest": {"resources": []}}})
@@ -119,21 +124,32 @@ def test_a_damaged_checkpoint_names_itself_and_lists_usable_backups_newest_first
     (backups / "local.100.json").write_text(good, encoding="utf-8")
     (backups / "local.300.json").write_text(good[:5], encoding="utf-8")
     (backups / "local.200.json").write_text(good, encoding="utf-8")
+    store = FileStore(state)
     with pytest.raises(DamagedCheckpoint) as caught:
-        load_checkpoint(tmp_path, STACK, tmp_path / "app")
+        load_checkpoint(store, STACK, tmp_path, "local")
     message = str(caught.value)
-    assert f"the checkpoint of {STACK} is damaged and was not used: {stacks / 'local.json'}" in message
-    assert f"(damaged too, not usable: {backups / 'local.300.json'})" in message
-    listed = [line.strip() for line in message.splitlines() if line.strip().startswith(str(tmp_path))]
+    assert (
+        f"the checkpoint of {STACK} is damaged and was not used: {state}/.pulumi/stacks/app/local.json"
+        in message
+    )
+    assert "(damaged too, not usable: .pulumi/backups/app/local/local.300.json)" in message
+    listed = [line.strip() for line in message.splitlines() if line.strip().startswith(".pulumi/")]
     assert listed == [
-        str(backups / "local.200.json"),
-        str(backups / "local.100.json"),
-        str(stacks / "local.json.bak"),
+        ".pulumi/backups/app/local/local.200.json",
+        ".pulumi/backups/app/local/local.100.json",
+        ".pulumi/stacks/app/local.json.bak",
     ]
-    assert f"cp {backups / 'local.200.json'} {stacks / 'local.json'}" in message
-    (stacks / "local.json").write_text(good, encoding="utf-8")
-    assert load_checkpoint(tmp_path, STACK, tmp_path / "app") == json.loads(good)
-    assert load_checkpoint(tmp_path, "organization/other/local", tmp_path / "other") is None
+    # The advised command is pasted as it is (it reaches a bucket as well as a disk).
+    advised = next(line.strip() for line in message.splitlines() if "restore-checkpoint" in line)
+    assert advised == (
+        f"appofapps restore-checkpoint --root {tmp_path} --env local --stack {STACK} "
+        "--backup .pulumi/backups/app/local/local.200.json"
+    )
+    assert main(advised.split()[1:]) == 0
+    assert "restored" in capsys.readouterr().out
+    assert (stacks / "local.json.damaged").read_text(encoding="utf-8") == good[:20]
+    assert load_checkpoint(store, STACK, tmp_path, "local") == json.loads(good)
+    assert load_checkpoint(store, "organization/other/local", tmp_path, "local") is None
 
 
 def test_a_state_path_that_is_a_file_is_named_in_the_error(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from appofapps.cli import main
+from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator.locks import EnvironmentLock, LockHeld
 from appofapps.orchestrator.report import RunReport
@@ -98,7 +99,13 @@ def git(root: Path, *args: str) -> str:
 
 def test_to_takes_any_commit_and_refuses_what_is_not_one(tmp_path: Path) -> None:
     with pytest.raises(RollbackError, match="not a git checkout"):
-        resolve_target(tmp_path, tmp_path.as_uri(), "local", "web", "HEAD")
+        resolve_target(
+            tmp_path,
+            backend_for(tmp_path, "local", {"PULUMI_BACKEND_URL": tmp_path.as_uri()}),
+            "local",
+            "web",
+            "HEAD",
+        )
     git(tmp_path, "init", "-q")
     git(
         tmp_path,
@@ -125,14 +132,32 @@ def test_to_takes_any_commit_and_refuses_what_is_not_one(tmp_path: Path) -> None
         "-m",
         "two",
     )
-    target = resolve_target(tmp_path, tmp_path.as_uri(), "local", "web", "HEAD~1")
+    target = resolve_target(
+        tmp_path,
+        backend_for(tmp_path, "local", {"PULUMI_BACKEND_URL": tmp_path.as_uri()}),
+        "local",
+        "web",
+        "HEAD~1",
+    )
     assert target == Target(first, "--to HEAD~1")
     for bad in ("no-such-ref", "--all"):
         with pytest.raises(RollbackError, match=f"--to '{bad}' names no commit"):
-            resolve_target(tmp_path, tmp_path.as_uri(), "local", "web", bad)
+            resolve_target(
+                tmp_path,
+                backend_for(tmp_path, "local", {"PULUMI_BACKEND_URL": tmp_path.as_uri()}),
+                "local",
+                "web",
+                bad,
+            )
     # Without --to the audit trail decides; an empty one names the project.
     with pytest.raises(RollbackError, match="records no deploy of web"):
-        resolve_target(tmp_path, (tmp_path / "state").as_uri(), "local", "web", None)
+        resolve_target(
+            tmp_path,
+            backend_for(tmp_path, "local", {"PULUMI_BACKEND_URL": (tmp_path / "state").as_uri()}),
+            "local",
+            "web",
+            None,
+        )
 
 
 def test_the_advice_names_dependents_to_redeploy_only_when_outputs_changed() -> None:
@@ -179,8 +204,8 @@ def test_a_locked_environment_refuses_the_rollback_and_leaves_no_worktree(
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", "-A")
     git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "one")
-    backend = engine_env["PULUMI_BACKEND_URL"]
+    backend = backend_for(tmp_path, "local", engine_env)
     with EnvironmentLock(tmp_path, backend, "local", "another deploy"), pytest.raises(LockHeld):
         rollback(tmp_path, "local", "web", to="HEAD", engine=engine, base_env=engine_env)
     assert git(tmp_path, "worktree", "list", "--porcelain").count("worktree ") == 1
-    assert not (tmp_path / ".rendered").exists()
+    assert not list(tmp_path.glob(".rendered/**/*.yaml")), "nothing was rendered"

@@ -7,6 +7,8 @@ import json
 import stat
 from pathlib import Path
 
+from appofapps.engine.backend import backend_for
+from appofapps.engine.store import FileStore
 from appofapps.orchestrator.gitinfo import Checkout
 from appofapps.orchestrator.records import DeployRecord, DeployRecords, RefreshRecords
 from appofapps.orchestrator.stale import changed_keys, output_key, output_prints, stale_stacks
@@ -14,23 +16,26 @@ from appofapps.orchestrator.status import StackStatus
 
 
 def test_output_key_is_created_once_private_and_reused(tmp_path: Path) -> None:
-    key = output_key(tmp_path / "meta")
+    store = FileStore(tmp_path)
+    key = output_key(store, "meta")
     assert len(key) == 32
-    assert output_key(tmp_path / "meta") == key
+    assert output_key(store, "meta") == key
     mode = stat.S_IMODE((tmp_path / "meta" / "output-key").stat().st_mode)
     assert mode == 0o600
-    assert output_key(tmp_path / "other") != key
+    assert output_key(store, "other") != key
 
 
 def test_fingerprints_follow_values_ignore_dict_order_and_hide_low_entropy_secrets(tmp_path: Path) -> None:
-    key = output_key(tmp_path)
+    key = output_key(FileStore(tmp_path), "meta")
     first = output_prints({"port": 5432, "tags": {"a": 1, "b": 2}}, key)
     assert first == output_prints({"tags": {"b": 2, "a": 1}, "port": 5432}, key)
     assert first["port"] != output_prints({"port": 5433}, key)["port"]
     # A guessable value is not recoverable from its fingerprint without the environment's key.
     plain = hashlib.sha256(json.dumps(5432).encode()).hexdigest()
     assert not plain.startswith(first["port"])
-    assert output_prints({"port": 5432}, output_key(tmp_path / "elsewhere"))["port"] != first["port"]
+    assert (
+        output_prints({"port": 5432}, output_key(FileStore(tmp_path), "elsewhere"))["port"] != first["port"]
+    )
 
 
 def test_changed_keys_names_the_read_outputs_changed_or_gone() -> None:
@@ -66,8 +71,8 @@ def test_without_records_to_compare_nothing_counts_as_stale() -> None:
 
 
 def test_records_keep_commit_outputs_and_consumed_and_read_old_files(tmp_path: Path) -> None:
-    path = tmp_path / "deployed.json"
-    records = DeployRecords(path)
+    backend = backend_for(tmp_path, "local", {})
+    records = DeployRecords(backend, "local")
     records.put(
         "app",
         "abc",
@@ -76,26 +81,26 @@ def test_records_keep_commit_outputs_and_consumed_and_read_old_files(tmp_path: P
         outputs={"url": "p1"},
         consumed={"net": {"vpc": "p2"}},
     )
-    again = DeployRecords(path).get("app")
+    again = DeployRecords(backend, "local").get("app")
     assert again is not None
     assert (again.git_sha, again.git_dirty) == ("0123456789abcdef", True)
     assert again.outputs == {"url": "p1"} and again.consumed == {"net": {"vpc": "p2"}}
 
     # A record written before fingerprints existed still loads: it only has nothing to compare.
-    path.write_text(
-        json.dumps({"old": {"fingerprint": "f", "version": 1, "deployed_at": "t"}}), encoding="utf-8"
-    )
-    old = DeployRecords(path).get("old")
+    path = tmp_path / ".state" / ".appofapps" / "local" / "deployed" / "old.json"
+    path.write_text(json.dumps({"fingerprint": "f", "version": 1, "deployed_at": "t"}), encoding="utf-8")
+    old = DeployRecords(backend, "local").get("old")
     assert old is not None and old.outputs == {} and old.git_sha is None
 
 
 def test_refresh_records_survive_a_reload_and_a_destroy_drops_them(tmp_path: Path) -> None:
-    refreshes = RefreshRecords(tmp_path / "refreshed.json")
+    backend = backend_for(tmp_path, "local", {})
+    refreshes = RefreshRecords(backend, "local")
     refreshes.put("app", drifted_resources=2, drifted=True, applied=False)
-    loaded = RefreshRecords(tmp_path / "refreshed.json").get("app")
+    loaded = RefreshRecords(backend, "local").get("app")
     assert loaded is not None and loaded.drifted and loaded.drifted_resources == 2 and not loaded.applied
     refreshes.drop("app")
-    assert RefreshRecords(tmp_path / "refreshed.json").get("app") is None
+    assert RefreshRecords(backend, "local").get("app") is None
 
 
 def test_status_texts_say_commit_staleness_and_drift() -> None:

@@ -3,6 +3,10 @@
 In `local` (no cloud) every Kubernetes object is rendered by ``renderYamlToDirectory`` into
 ``<estate root>/.rendered/<env>/<project>/`` (git-ignored), so `local` produces exactly the manifests a
 cluster would get. Objects are annotated ``pulumi.com/skipAwait`` there, since nothing runs to wait for.
+
+The provider is given that directory relative to the program's directory (where the engine starts the
+provider too): the path is stored in the stack's state, and an absolute one would make every clone of the
+estate differ from the state another clone wrote, replacing every rendered object on each runner.
 """
 
 from __future__ import annotations
@@ -18,9 +22,6 @@ import pulumi_kubernetes as k8s
 from appofapps.engine.pins import repo_root
 
 RENDERED_DIRNAME = ".rendered"
-# Names the estate root whose .rendered/ receives the manifests when a program runs from another checkout of
-# it (a rollback deploys a project from a temporary worktree at an older commit, into the estate's own files).
-RENDER_ROOT_VARIABLE = "APPOFAPPS_RENDER_ROOT"
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 
 
@@ -58,13 +59,8 @@ class Kube:
 
 
 def render_dir(environment: str, project: str, root: Path | None = None) -> Path:
-    """``<estate root>/.rendered/<env>/<project>``: one directory per stack, so stacks never overwrite each other.
-
-    ``APPOFAPPS_RENDER_ROOT``, when set, is that estate root (see :data:`RENDER_ROOT_VARIABLE`).
-    """
-    override = os.environ.get(RENDER_ROOT_VARIABLE)
-    base = Path(override) if override else (root or repo_root(Path.cwd()))
-    return base / RENDERED_DIRNAME / environment / project
+    """``<estate root>/.rendered/<env>/<project>``: one directory per stack, so stacks never overwrite each other."""
+    return (root or repo_root(Path.cwd())) / RENDERED_DIRNAME / environment / project
 
 
 def rendering(
@@ -77,7 +73,7 @@ def rendering(
     directory = render_dir(environment, project, root)
     if subdir:
         directory = directory / subdir
-    provider = k8s.Provider(name, render_yaml_to_directory=str(directory))
+    provider = k8s.Provider(name, render_yaml_to_directory=os.path.relpath(directory, Path.cwd()))
     return Kube(provider=provider, annotations=SKIP_AWAIT, rendered_to=directory)
 
 

@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appofapps.engine.backend import backend_url, environment_env, file_backend_dir
+from appofapps.engine.backend import backend_for, environment_env
 from appofapps.engine.bootstrap import Engine, bootstrap, cache_root
 from appofapps.orchestrator import estate_lint, output_contracts, writes
 from appofapps.orchestrator.changes import Changes, changed_graph, detect
+from appofapps.orchestrator.cloud_access import check_cloud_access, require_shared_backend
 from appofapps.orchestrator.discovery import discover
 from appofapps.orchestrator.graph import GraphError, StackGraph, build_graph
 from appofapps.orchestrator.guard import GUARDED, describe, guarded, policy_gates
-from appofapps.orchestrator.locks import meta_dir
 from appofapps.orchestrator.model import Estate
 from appofapps.orchestrator.progress import Progress
 from appofapps.orchestrator.recovery import check_writable
@@ -102,8 +102,8 @@ class Plan:
 
 def configured_organization(estate: Estate, environment: str) -> str | None:
     """The organisation the stack names in config agree on, when nothing else names one and the backend has
-    organisations (a file backend's stacks are all ``organization/...``: a different one is a mismatch)."""
-    if os.environ.get("APPOFAPPS_ORGANIZATION") or file_backend_dir(backend_url(estate.root)) is not None:
+    organisations (a self-managed backend's stacks are all ``organization/...``: a different one is a mismatch)."""
+    if os.environ.get("APPOFAPPS_ORGANIZATION") or backend_for(estate.root, environment).self_managed:
         return None
     found = {
         ref.organization
@@ -195,10 +195,14 @@ def prepare(
     environment = planned.graph.environment
     refuse_unordered(planned)
     engine_env = engine.env(base_env)
-    state_dir = file_backend_dir(backend_url(planned.estate.root, engine_env))
-    if state_dir is not None:
-        check_writable(state_dir)  # before anything is created or locked in it
-    env = environment_env(planned.estate.root, environment, engine_env)
+    backend = backend_for(planned.estate.root, environment, engine_env)
+    # Before anything is created or locked in it: the backend is shared (or knowingly not), reachable,
+    # writable, and the credentials and KMS keys it needs are there.
+    require_shared_backend(backend, environment, engine_env, allow_local_state=options.allow_local_state)
+    if backend.state_dir is not None:
+        check_writable(backend.state_dir)
+    check_cloud_access(backend, planned.estate, planned.graph, engine_env)
+    env = environment_env(planned.estate.root, environment, engine_env, backend)
     if options.operation in (Operation.DEPLOY, Operation.PREVIEW):
         # Before any engine runs: a stack missing config, or reading a key its producer lacks, would fail
         # halfway through; one reading another environment's stack would not fail at all.
@@ -222,7 +226,7 @@ def prepare(
     rules = (rules_root or planned.estate.root).resolve()
     # Refresh and destroy take no policy packs: only what would change the estate is judged.
     gates = (
-        policy_gates(rules, environment, meta_dir(rules, env["PULUMI_BACKEND_URL"], environment))
+        policy_gates(rules, environment, planned.estate.root / ".reports" / "policy" / environment)
         if options.operation in GUARDED
         else []
     )
@@ -235,6 +239,7 @@ def prepare(
         options=guarded(options, gates),
         progress=progress,
         full_graph=planned.full,
+        backend=backend,
     )
     orchestrator.program_env = runtimes.program_env
     orchestrator.report.notes.extend(runtimes.notes)

@@ -1,40 +1,45 @@
-"""The append-only audit trail: one JSON line per stack per run, each chained to the one before by its hash.
+"""The append-only audit trail: one entry per stack per run, each chained to the one before by its hash.
 
-The file lives beside the state (``locks.meta_dir``), so everyone deploying an environment through one backend
-writes to, and reads, one history. Every entry carries ``prev``, the ``hash`` of the entry before it (or
-:data:`GENESIS` for the first), and its own ``hash``: sha256 over its canonical JSON without ``hash``. An edited
-line no longer matches its hash; a deleted or reordered line breaks the next one's ``prev``. Removing lines at
-the very end leaves a shorter valid chain: only a head hash kept elsewhere (a CI log, a release note) shows
-that, which ``verify(expect_head=...)`` (``appofapps audit --expect-head``) checks.
+The trail lives beside the state, in the environment's records (``.appofapps/<env>/audit/``), so everyone
+deploying an environment through one backend writes to, and reads, one history. Each entry is its own object,
+named by its sequence number (``0000000042.json``) and created conditionally (S3 ``If-None-Match: *``, a hard
+link on disk): two writers can never both write entry 42, so the chain can never fork. The loser reads the new
+last entry and chains after it.
+
+Every entry carries ``seq``, ``prev`` (the ``hash`` of the entry before it, or :data:`GENESIS` for the first)
+and its own ``hash``: sha256 over its canonical JSON without ``hash``. An edited entry no longer matches its
+hash; a deleted one leaves a gap in the sequence; a reordered one sits under another number or breaks the next
+one's ``prev``. Removing entries at the very end leaves a shorter valid chain: only a head hash kept elsewhere (a
+CI log, a release note) shows that, which ``verify(expect_head=...)`` (``appofapps audit --expect-head``) checks.
 
 Entries hold names, counts, times and git facts, never a config value, output or engine message, so the trail
-can never carry a secret. Appends take ``flock`` on the file (safe across the orchestrator's threads, each of
-which opens the file itself, and across processes), write one ``O_APPEND`` line and ``fsync`` it.
+can never carry a secret.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import json
-import os
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from appofapps.engine.backend import Backend
+from appofapps.engine.store import AlreadyExists, Store
 from appofapps.orchestrator.gitinfo import Checkout, actor
-from appofapps.orchestrator.locks import meta_dir
+from appofapps.orchestrator.locks import new_run_id
 from appofapps.orchestrator.model import OrchestratorError
 from appofapps.orchestrator.report import StackResult
 
-AUDIT_FILENAME = "audit.jsonl"
+AUDIT_DIRNAME = "audit"
+SEQ_DIGITS = 10
 GENESIS = "genesis"
 """``prev`` of the first entry."""
 KEYS = (
+    "seq",
     "time",
     "actor",
     "git_sha",
@@ -51,22 +56,17 @@ KEYS = (
     "prev",
     "hash",
 )
-_TAIL_CHUNK = 64 * 1024
+APPEND_ATTEMPTS = 100
 
 
 class AuditTampered(OrchestratorError):
     """The trail's hash chain is broken: a line was edited, deleted, reordered or is not an entry."""
 
-    def __init__(self, path: Path, line: int, problem: str) -> None:
-        super().__init__(f"audit trail {path} is tampered with at line {line}: {problem}")
-        self.path = path
+    def __init__(self, where: str, line: int, problem: str) -> None:
+        super().__init__(f"audit trail {where} is tampered with at entry {line}: {problem}")
+        self.where = where
         self.line = line
         self.problem = problem
-
-
-def audit_path(root: Path, backend: str, environment: str) -> Path:
-    """The environment's trail: beside the state for a file backend, in ``.reports/`` for any other."""
-    return meta_dir(root, backend, environment) / AUDIT_FILENAME
 
 
 def canonical(entry: Mapping[str, Any]) -> bytes:
@@ -90,16 +90,15 @@ class AuditRun:
     run_id: str
 
     @classmethod
-    def start(cls, root: Path, operation: str, environment: str) -> AuditRun:
+    def start(cls, root: Path, operation: str, environment: str, run_id: str | None = None) -> AuditRun:
         checkout = Checkout.of(root)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         return cls(
             operation=operation,
             environment=environment,
             actor=actor(root),
             git_sha=checkout.sha,
             dirty=checkout.dirty,
-            run_id=f"{stamp}-{uuid.uuid4().hex[:8]}",
+            run_id=run_id or new_run_id(),
         )
 
 
@@ -114,14 +113,43 @@ def policy_results(result: StackResult) -> list[dict[str, str]]:
 
 
 class AuditTrail:
-    """One environment's audit file."""
+    """One environment's audit trail: numbered entry objects under ``<meta>/audit/``."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, store: Store, prefix: str) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.where = f"{store.description}/{prefix}"
+        self._last: tuple[int, str] | None = None
+        self._guard = threading.Lock()
 
     @classmethod
-    def of(cls, root: Path, backend: str, environment: str) -> AuditTrail:
-        return cls(audit_path(root, backend, environment))
+    def of(cls, backend: Backend, environment: str) -> AuditTrail:
+        return cls(backend.records(), f"{backend.meta(environment)}/{AUDIT_DIRNAME}")
+
+    def _key(self, seq: int) -> str:
+        return f"{self.prefix}/{seq:0{SEQ_DIGITS}d}.json"
+
+    def _numbers(self) -> list[tuple[int, str]]:
+        found = []
+        for key in self.store.list(self.prefix + "/"):
+            stem = key.rsplit("/", 1)[-1].removesuffix(".json")
+            if stem.isdigit():
+                found.append((int(stem), key))
+        return sorted(found)
+
+    def _read_last(self) -> tuple[int, str]:
+        """The newest entry's number and hash; a damaged entry is chained by its raw digest, never dropped."""
+        numbers = self._numbers()
+        if not numbers:
+            return 0, GENESIS
+        seq, key = numbers[-1]
+        blob = self.store.get(key)
+        data = blob.data if blob else b""
+        try:
+            stored = json.loads(data).get("hash")
+        except (ValueError, AttributeError):
+            stored = None
+        return seq, stored if isinstance(stored, str) else hashlib.sha256(data).hexdigest()
 
     # ---------------------------------------------------------------- writing
 
@@ -142,8 +170,8 @@ class AuditTrail:
         run_id: str,
         time: str | None = None,
     ) -> dict[str, Any]:
-        """Chain one entry to the last one and write it durably; returns the entry as written."""
-        entry: dict[str, Any] = {
+        """Chain one entry after the newest one and create it; returns the entry as written."""
+        body: dict[str, Any] = {
             "time": time or dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
             "actor": actor,
             "git_sha": git_sha,
@@ -158,15 +186,22 @@ class AuditTrail:
             "duration_seconds": None if duration_seconds is None else round(duration_seconds, 3),
             "run_id": run_id,
         }
-        with self._locked() as fd:
-            entry["prev"] = self._last_hash(fd)
-            entry["hash"] = entry_hash(entry)
-            line = canonical(entry) + b"\n"
-            written = 0
-            while written < len(line):
-                written += os.write(fd, line[written:])
-            os.fsync(fd)
-        return entry
+        with self._guard:
+            last = self._last or self._read_last()
+            for _ in range(APPEND_ATTEMPTS):
+                seq, previous = last
+                entry = {"seq": seq + 1, **body, "prev": previous}
+                entry["hash"] = entry_hash(entry)
+                try:
+                    self.store.create(self._key(seq + 1), canonical(entry) + b"\n")
+                except AlreadyExists:
+                    last = self._read_last()  # another writer got there first: chain after its entry
+                    continue
+                self._last = (seq + 1, entry["hash"])
+                return entry
+        raise OrchestratorError(
+            f"could not append to {self.where}: {APPEND_ATTEMPTS} writers got there first"
+        )
 
     def record(self, run: AuditRun, result: StackResult) -> dict[str, Any]:
         """The entry for one stack's outcome in ``run``."""
@@ -185,70 +220,30 @@ class AuditTrail:
             run_id=run.run_id,
         )
 
-    @contextmanager
-    def _locked(self) -> Iterator[int]:
-        created = not self.path.exists()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if created:
-                # The new file's name must survive a crash as well as its first line.
-                directory = os.open(self.path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(directory)
-                finally:
-                    os.close(directory)
-            yield fd
-        finally:
-            os.close(fd)  # also releases the flock
-
-    def _last_hash(self, fd: int) -> str:
-        """The ``hash`` of the last line; a damaged last line is chained by its raw digest, never dropped."""
-        size = os.fstat(fd).st_size
-        if size == 0:
-            return GENESIS
-        tail = b""
-        offset = size
-        while offset > 0:
-            step = min(_TAIL_CHUNK, offset)
-            offset -= step
-            tail = os.pread(fd, step, offset) + tail
-            if tail.rstrip(b"\n").count(b"\n") >= 1:
-                break
-        last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
-        try:
-            stored = json.loads(last).get("hash")
-        except (ValueError, AttributeError):
-            stored = None
-        return stored if isinstance(stored, str) else hashlib.sha256(last).hexdigest()
-
     # ---------------------------------------------------------------- reading
 
-    def _lines(self) -> list[bytes]:
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return []
-        if data and not data.endswith(b"\n"):
-            # Appends always end with a newline: a partial last line was cut or edited by hand.
-            count = data.count(b"\n") + 1
-            raise AuditTampered(self.path, count, "the last line is incomplete (no newline)")
-        return data.splitlines()
-
     def entries(self) -> list[dict[str, Any]]:
-        """Every entry in file order; raises AuditTampered for a line that is not an entry at all."""
+        """Every entry in sequence order; raises AuditTampered for a gap or an object that is not an entry."""
         found = []
-        for number, line in enumerate(self._lines(), start=1):
+        for position, (seq, key) in enumerate(self._numbers(), start=1):
+            if seq != position:
+                raise AuditTampered(
+                    self.where, position, f"entry {position} is missing (deleted); the next one is {seq}"
+                )
+            blob = self.store.get(key)
+            if blob is None:
+                raise AuditTampered(self.where, seq, "deleted while being read")
+            if not blob.data.endswith(b"\n"):
+                raise AuditTampered(self.where, seq, "incomplete (no final newline): cut or edited by hand")
             try:
-                entry = json.loads(line)
+                entry = json.loads(blob.data)
             except ValueError as error:
-                raise AuditTampered(self.path, number, f"not valid JSON ({error})") from None
+                raise AuditTampered(self.where, seq, f"not valid JSON ({error})") from None
             if not isinstance(entry, dict):
-                raise AuditTampered(self.path, number, "not a JSON object")
+                raise AuditTampered(self.where, seq, "not a JSON object")
             missing = [key for key in KEYS if key not in entry]
             if missing:
-                raise AuditTampered(self.path, number, f"missing key(s) {', '.join(missing)}")
+                raise AuditTampered(self.where, seq, f"missing key(s) {', '.join(missing)}")
             found.append(entry)
         return found
 
@@ -256,29 +251,36 @@ class AuditTrail:
         """Check every hash and link of the chain; returns the entries, or raises AuditTampered.
 
         ``expect_head``: the hash of an entry seen earlier (the head printed by a former ``appofapps audit``);
-        it must still be in the chain, else lines at the end were removed or the trail was replaced.
+        it must still be in the chain, else entries at the end were removed or the trail was replaced.
         """
         entries = self.entries()
         previous = GENESIS
         for number, entry in enumerate(entries, start=1):
             if entry["hash"] != entry_hash(entry):
                 raise AuditTampered(
-                    self.path, number, f"its content no longer matches its hash (edited): {_describe(entry)}"
+                    self.where, number, f"its content no longer matches its hash (edited): {_describe(entry)}"
+                )
+            if entry["seq"] != number:
+                raise AuditTampered(
+                    self.where,
+                    number,
+                    f"it holds entry {entry['seq']} (moved or reordered): {_describe(entry)}",
                 )
             if entry["prev"] != previous:
-                expected = "the genesis marker" if previous == GENESIS else f"line {number - 1}'s hash"
+                expected = "the genesis marker" if previous == GENESIS else f"entry {number - 1}'s hash"
                 raise AuditTampered(
-                    self.path,
+                    self.where,
                     number,
-                    f"its prev is not {expected} (a line before it was deleted, inserted or reordered): "
+                    f"its prev is not {expected} (an entry before it was replaced, inserted or reordered): "
                     f"{_describe(entry)}",
                 )
             previous = entry["hash"]
         if expect_head is not None and expect_head not in {entry["hash"] for entry in entries}:
             raise AuditTampered(
-                self.path,
+                self.where,
                 len(entries) + 1,
-                f"the entry with hash {expect_head} is gone: lines were removed from the end or the trail replaced",
+                f"the entry with hash {expect_head} is gone: entries were removed from the end or the trail "
+                "replaced",
             )
         return entries
 

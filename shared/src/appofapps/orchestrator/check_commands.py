@@ -1,4 +1,4 @@
-"""The ``contracts`` and ``lint-estate`` subcommands: checks of an estate that run no engine on a file backend.
+"""The ``contracts`` and ``lint-estate`` subcommands: checks of an estate that run no engine on a self-managed backend.
 
 Exit codes as for the other commands: 0 consistent, 2 problems found or the estate cannot be read.
 """
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from appofapps.engine.backend import environment_env, file_backend_dir
+from appofapps.engine.backend import backend_for, environment_env
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
 from appofapps.orchestrator import estate_lint, output_contracts
 from appofapps.orchestrator.api import plan
@@ -25,8 +25,8 @@ def _contracts(args: argparse.Namespace) -> int:
         engine_bin = None
         if not args.static:
             env = environment_env(planned.estate.root, args.env)
-            if file_backend_dir(env["PULUMI_BACKEND_URL"]) is None:
-                # Only another backend needs the engine (`pulumi stack export`) to list deployed output keys.
+            if not backend_for(planned.estate.root, args.env).self_managed:
+                # Only Pulumi Cloud needs the engine (`pulumi stack export`) to list deployed output keys.
                 engine = bootstrap()
                 engine_bin = engine.bin_dir
                 env = environment_env(planned.estate.root, args.env, engine.env())

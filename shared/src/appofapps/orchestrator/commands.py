@@ -15,17 +15,19 @@ from typing import Any
 
 from rich.console import Console
 
-from appofapps.engine.backend import backend_url, file_backend_dir
+from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
+from appofapps.engine.store import StoreError
 from appofapps.orchestrator import observed
 from appofapps.orchestrator.api import Plan, Selection, plan, run
 from appofapps.orchestrator.audit import AuditTampered, AuditTrail, render_history
 from appofapps.orchestrator.guard import add_policy_command
-from appofapps.orchestrator.locks import EnvironmentLock, LockHeld, current_command
+from appofapps.orchestrator.locks import EnvironmentLock, LockHeld, current_command, lease_seconds
 from appofapps.orchestrator.model import OrchestratorError
 from appofapps.orchestrator.move import describe, move_state
 from appofapps.orchestrator.observed import ObservedReport
 from appofapps.orchestrator.progress import make_progress, print_final
+from appofapps.orchestrator.recovery import remove_stack_lock, restore_backup, stack_locks
 from appofapps.orchestrator.retry import RetryPolicy
 from appofapps.orchestrator.rollback import rollback
 from appofapps.orchestrator.runner import Operation, RunOptions
@@ -90,9 +92,9 @@ def _fail(message: str, code: int) -> int:
 
 
 def _observed(planned: Plan) -> ObservedReport | None:
-    """The plan's edges against the deployed state's (file backend only: no engine runs for a plan)."""
-    state_dir = file_backend_dir(backend_url(planned.estate.root))
-    return observed.check(planned.estate, planned.full, state_dir, planned.graph.projects)
+    """The plan's edges against the deployed state's (self-managed backends: no engine runs for a plan)."""
+    backend = backend_for(planned.estate.root, planned.graph.environment)
+    return observed.check(planned.estate, planned.full, backend, planned.graph.projects)
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -162,6 +164,7 @@ def _run(args: argparse.Namespace) -> int:
         message=args.message,
         report_path=args.report,
         clear_pending_creates=getattr(args, "clear_pending_creates", False),
+        allow_local_state=args.allow_local_state,
     )
     console = Console()
     progress = make_progress(console, plain=True if args.plain else None)
@@ -187,16 +190,69 @@ def _run(args: argparse.Namespace) -> int:
 
 def _unlock(args: argparse.Namespace) -> int:
     root = args.root.resolve()
-    lock = EnvironmentLock(root, backend_url(root), args.env, current_command())
+    backend = backend_for(root, args.env)
+    if args.stack:
+        return _unlock_stack(root, args)
+    lock = EnvironmentLock(root, backend, args.env, current_command())
     try:
         holder = lock.clear(force=args.force)
     except LockHeld as error:
         return _fail(str(error), EXIT_LOCKED)
+    except StoreError as error:
+        return _fail(f"unlock {args.env}: {error}", EXIT_INVALID)
     print(f"removed the lock of {holder.describe()}" if holder else f"{args.env} was not locked")
     if holder:
         print(
-            "stacks that run was changing may hold Pulumi locks: `pulumi cancel --stack <stack> --yes` clears one"
+            "stacks that run was changing may hold Pulumi locks; the next run clears those of that run, or: "
+            f"appofapps unlock --root {root} --env {args.env} --stack <stack>"
         )
+    return 0
+
+
+def _unlock_stack(root: Path, args: argparse.Namespace) -> int:
+    """Remove Pulumi's own lock on one stack (what `pulumi cancel` does, on any self-managed backend)."""
+    backend = backend_for(root, args.env)
+    if not backend.self_managed:
+        return _fail(
+            f"{backend.url}: use `pulumi cancel --stack {args.stack}` for a Pulumi Cloud stack", EXIT_INVALID
+        )
+    state = backend.state()
+    held = stack_locks(state, args.stack)
+    if not held:
+        print(f"{args.stack} holds no Pulumi lock in {state.description}")
+        return 0
+    for lock in held:
+        remove_stack_lock(state, lock)
+        print(f"removed the Pulumi lock of {args.stack} held by {lock.describe()}")
+    return 0
+
+
+def _lock(args: argparse.Namespace) -> int:
+    """Take the environment lock for a workflow run whose jobs join it (``APPOFAPPS_RUN_ID``), and keep it."""
+    root = args.root.resolve()
+    lease = args.lease or lease_seconds()
+    lock = EnvironmentLock(root, backend_for(root, args.env), args.env, current_command(), lease=lease)
+    try:
+        lock.acquire()
+    except LockHeld as error:
+        return _fail(f"lock {args.env} refused: {error}", EXIT_LOCKED)
+    except StoreError as error:
+        return _fail(f"lock {args.env}: {error}", EXIT_INVALID)
+    holder = lock.keep()
+    print(f"{args.env} locked for run {holder.run_id} until {holder.expires}")
+    return 0
+
+
+def _restore_checkpoint(args: argparse.Namespace) -> int:
+    root = args.root.resolve()
+    backend = backend_for(root, args.env)
+    if not backend.self_managed:
+        return _fail(f"{backend.url}: Pulumi Cloud keeps its own checkpoint history", EXIT_INVALID)
+    try:
+        target = restore_backup(backend.state(), args.stack, args.backup)
+    except (OrchestratorError, StoreError, ValueError) as error:
+        return _fail(f"restore-checkpoint {args.stack}: nothing changed: {error}", EXIT_INVALID)
+    print(f"restored {args.backup} as {target}; the damaged copy is kept as {target}.damaged")
     return 0
 
 
@@ -213,17 +269,19 @@ def _move_state(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     root = args.root.resolve()
-    trail = AuditTrail.of(root, backend_url(root), args.env)
+    trail = AuditTrail.of(backend_for(root, args.env), args.env)
     try:
         entries = trail.verify(expect_head=args.expect_head)
+    except StoreError as error:
+        return _fail(f"audit {args.env}: {error}", EXIT_INVALID)
     except AuditTampered as error:
         return _fail(
             f"AUDIT TRAIL TAMPERED: {error}\nDo not trust this history; compare it with a copy.", EXIT_FAILED
         )
     if not entries:
-        print(f"no audit entries for {args.env} yet ({trail.path})")
+        print(f"no audit entries for {args.env} yet ({trail.where})")
         return 0
-    print(f"audit trail of {args.env}: {trail.path}")
+    print(f"audit trail of {args.env}: {trail.where}")
     print(render_history(entries))
     print(f"chain verified: {len(entries)} entries, none edited, deleted or reordered")
     print(f"head: {entries[-1]['hash']} (keep it; --expect-head proves later that no entry was cut off)")
@@ -293,6 +351,11 @@ def add_commands(commands: Any) -> None:
         sub.add_argument("--report", type=Path, default=None, help="JSON report path (default: .reports/...)")
         sub.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
         sub.add_argument(
+            "--allow-local-state",
+            action="store_true",
+            help="staging/production on a file backend outside CI, without asking (CI always refuses it)",
+        )
+        sub.add_argument(
             "--summary-markdown", type=Path, default=None, metavar="PATH", help="append the table as Markdown"
         )
         if operation is Operation.DEPLOY:
@@ -331,11 +394,39 @@ def add_commands(commands: Any) -> None:
 
     add_policy_command(commands)
 
-    unlock = commands.add_parser("unlock", help="clear an environment lock left by a dead run")
+    unlock = commands.add_parser(
+        "unlock", help="clear an environment lock left by a dead run (or, with --stack, a Pulumi stack lock)"
+    )
     unlock.add_argument("--root", type=Path, default=Path.cwd())
     unlock.add_argument("--env", "-e", required=True)
     unlock.add_argument("--force", action="store_true", help="clear even if the holder may be alive")
+    unlock.add_argument(
+        "--stack", default=None, metavar="ORG/PROJECT/STACK", help="remove Pulumi's own lock on this stack"
+    )
     unlock.set_defaults(run=_unlock)
+
+    locker = commands.add_parser(
+        "lock", help="take the environment lock for a workflow run (APPOFAPPS_RUN_ID) whose jobs join it"
+    )
+    locker.add_argument("--root", type=Path, default=Path.cwd())
+    locker.add_argument("--env", "-e", required=True)
+    locker.add_argument(
+        "--lease",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long it holds unless a job renews it",
+    )
+    locker.set_defaults(run=_lock)
+
+    restore = commands.add_parser("restore-checkpoint", help="replace a damaged stack checkpoint by a backup")
+    restore.add_argument("--root", type=Path, default=Path.cwd())
+    restore.add_argument("--env", "-e", required=True)
+    restore.add_argument("--stack", required=True, metavar="ORG/PROJECT/STACK")
+    restore.add_argument(
+        "--backup", required=True, metavar="KEY", help="the backup's key, as the refusal lists it"
+    )
+    restore.set_defaults(run=_restore_checkpoint)
 
     back = commands.add_parser(
         "rollback", help="redeploy a project from the commit of its last good deploy (audit trail) or --to"

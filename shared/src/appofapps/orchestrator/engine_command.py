@@ -26,8 +26,10 @@ class TrackedPulumiCommand(PulumiCommand):
     """A PulumiCommand for one engine directory that can interrupt every process it started."""
 
     def __init__(self, bin_dir: Path) -> None:
-        # PulumiCommand looks for `<root>/bin/pulumi` and checks its version once, here.
+        # PulumiCommand looks for `<root>/bin/pulumi` and checks its version once, here (one engine start).
         super().__init__(root=str(bin_dir.parent))
+        self.starts = 1
+        """Engine processes started: the version check and every command since."""
         self.bin_dir = bin_dir
         self._running: dict[int, subprocess.Popen[str]] = {}
         self._guard = threading.Lock()
@@ -66,6 +68,8 @@ class TrackedPulumiCommand(PulumiCommand):
         if "--non-interactive" not in head:
             args = ["--non-interactive", *args]
         env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        with self._guard:
+            self.starts += 1
         env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}"
         chunks: dict[str, list[str]] = {"out": [], "err": []}
 

@@ -1,48 +1,69 @@
-"""One lock per environment and state backend, held for a whole orchestrator run.
+"""One lock per environment, held for a whole orchestrator run, in the backend beside the state.
 
 Pulumi's own per-stack locks stop two engines from writing one stack, but not two orchestrators from
-interleaving an environment (one deploying `cluster` while another destroys `networking`). This lock does.
+interleaving an environment (one deploying `cluster` while another destroys `networking`). This lock does, for
+every machine that uses the backend: CI runners and laptops alike.
 
-It is a file created with ``link(2)``, which is atomic and fails when the target exists, so the lock appears
-complete (holder details inside) or not at all, and two contenders can never both win. For a ``file://``
-backend it lives beside the state, so every clone using that state sees it; for any other backend it lives in
-the estate's ``.reports/`` directory and only guards this machine.
+The lock is one object, ``.appofapps/<env>/lock.json``, created conditionally (S3 ``If-None-Match: *``, a
+hard link on disk): two contenders can never both create it. It names its holder (user, host, pid, run id,
+start) and carries a lease that the running holder renews by a conditional replace (``If-Match`` its last
+ETag). A holder whose lease ran out, or that is dead on this very host, is taken over from any host by the same
+conditional replace, so of any number of runs racing for a dead lock exactly one wins, and it names the run it
+took over. A holder that finds its lease taken stops starting stacks.
 
-A run may take over a lock whose holder is dead on this host (``take_over_stale``). Take-overs are serialised by
-an ``flock`` on a guard file beside the lock, so two runs finding the same dead holder cannot both replace it.
+Jobs of one distributed workflow run share the run's id (``APPOFAPPS_RUN_ID``): a job whose run id is the
+holder's joins the lock instead of being refused, and keeps its lease alive while it works.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import getpass
-import hashlib
 import json
 import os
 import socket
 import sys
+import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from appofapps.engine.backend import default_backend_url, file_backend_dir
+from appofapps.engine.backend import META_DIRNAME, Backend, file_backend_dir
+from appofapps.engine.store import AlreadyExists, Conflict, Store, StoreError, check_conditional_writes
 from appofapps.orchestrator.model import OrchestratorError
 
-META_DIRNAME = ".appofapps"
+LOCK_OBJECT = "lock.json"
+LEASE_VARIABLE = "APPOFAPPS_LOCK_LEASE_SECONDS"
+RUN_ID_VARIABLE = "APPOFAPPS_RUN_ID"
+DEFAULT_LEASE_SECONDS = 120.0
 
 
-def meta_dir(root: Path, backend: str, environment: str) -> Path:
-    """Where the orchestrator keeps its own per-environment files (lock, deploy records) for a backend."""
-    state_dir = file_backend_dir(backend)
-    if state_dir is not None:
-        return state_dir / META_DIRNAME / environment
-    digest = hashlib.sha256(backend.encode()).hexdigest()[:12]
-    return root / ".reports" / META_DIRNAME / digest / environment
+def meta_dir(root: Path, backend_url: str, environment: str) -> Path:
+    """The directory of one environment's records in a file backend (where a test or a person looks)."""
+    state_dir = file_backend_dir(backend_url)
+    if state_dir is None:
+        raise ValueError(f"{backend_url} is not a file backend")
+    return state_dir / META_DIRNAME / environment
+
+
+def lease_seconds(env: dict[str, str] | None = None) -> float:
+    raw = (os.environ if env is None else env).get(LEASE_VARIABLE)
+    try:
+        return max(1.0, float(raw)) if raw else DEFAULT_LEASE_SECONDS
+    except ValueError:
+        raise OrchestratorError(f"{LEASE_VARIABLE}={raw!r} is not a number of seconds") from None
+
+
+def new_run_id(env: dict[str, str] | None = None) -> str:
+    """This run's id: the CI workflow run's when given (its jobs share one lock), else a fresh one."""
+    given = (os.environ if env is None else env).get(RUN_ID_VARIABLE)
+    if given:
+        return given
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{uuid.uuid4().hex[:8]}"
 
 
 def process_alive(pid: int) -> bool:
@@ -61,9 +82,13 @@ def process_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 @dataclass(frozen=True)
 class Holder:
-    """Who holds an environment lock."""
+    """Who holds an environment lock, and until when the lease runs unless renewed."""
 
     user: str
     host: str
@@ -72,27 +97,53 @@ class Holder:
     command: str
     backend: str
     environment: str
+    run_id: str = ""
+    expires: str = ""
 
     @classmethod
-    def me(cls, backend: str, environment: str, command: str) -> Holder:
+    def me(cls, backend: str, environment: str, command: str, run_id: str) -> Holder:
         return cls(
             user=getpass.getuser(),
             host=socket.gethostname(),
             pid=os.getpid(),
-            started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            started=_now().isoformat(timespec="seconds"),
             command=command,
             backend=backend,
             environment=environment,
+            run_id=run_id,
         )
 
     def describe(self) -> str:
-        return f"{self.user}@{self.host} pid {self.pid} since {self.started} ({self.command})"
+        run = f", run {self.run_id}" if self.run_id else ""
+        return f"{self.user}@{self.host} pid {self.pid} since {self.started} ({self.command}{run})"
 
     def alive(self) -> bool | None:
         """Whether the holder process still runs; None when it runs on another host (cannot tell)."""
         if self.host != socket.gethostname():
             return None
         return process_alive(self.pid)
+
+    def expired(self, now: dt.datetime | None = None) -> bool:
+        if not self.expires:
+            return False  # a lock without a lease (older format) expires only when its holder is seen dead
+        return dt.datetime.fromisoformat(self.expires) <= (now or _now())
+
+    def renewed(self, seconds: float) -> Holder:
+        until = _now() + dt.timedelta(seconds=seconds)
+        if self.expires and dt.datetime.fromisoformat(self.expires) > until:
+            return self  # never shorten a lease another job of the run set longer
+        return replace(self, expires=until.isoformat(timespec="milliseconds"))
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self), indent=2).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Holder | None:
+        try:
+            raw = json.loads(data)
+            return cls(**raw)
+        except (ValueError, TypeError):
+            return None  # unreadable: still a lock, reported without details
 
 
 class LockHeld(OrchestratorError):
@@ -104,131 +155,195 @@ class LockHeld(OrchestratorError):
         self.stale = stale
 
 
-def unlock_command(root: Path, environment: str, backend: str | None = None) -> str:
-    """The command that clears this lock; names the backend when it is not the estate's default one."""
-    prefix = f"PULUMI_BACKEND_URL={backend} " if backend and backend != default_backend_url(root) else ""
-    return f"{prefix}appofapps unlock --root {root} --env {environment}"
+def unlock_command(root: Path, environment: str) -> str:
+    """The command that clears this lock (the backend comes from the estate's declaration)."""
+    return f"appofapps unlock --root {root} --env {environment}"
+
+
+_checked_stores: set[tuple[int, str]] = set()
+
+
+def _check_conditional_writes_once(store: Store, directory: str) -> None:
+    """Once per store and process: a few requests, not one per lock."""
+    if (id(store), directory) not in _checked_stores:
+        check_conditional_writes(store, directory)
+        _checked_stores.add((id(store), directory))
 
 
 class EnvironmentLock:
     """``with EnvironmentLock(...):`` holds the environment for the block or raises LockHeld at once.
 
-    With ``take_over_stale`` a lock left by a process that no longer runs on this host is replaced, and the
-    dead holder is kept in ``taken_over`` so the run can say whose lock it took.
+    With ``take_over_stale`` a lock whose lease ran out (or whose holder is dead on this host) is replaced, and
+    the previous holder is kept in ``taken_over`` so the run can say whose lock it took. ``on_lost`` is called
+    from the renewal thread if another run took the lock over (this run's lease had expired).
     """
 
     def __init__(
-        self, root: Path, backend: str, environment: str, command: str, *, take_over_stale: bool = False
+        self,
+        root: Path,
+        backend: Backend,
+        environment: str,
+        command: str,
+        *,
+        take_over_stale: bool = False,
+        run_id: str | None = None,
+        lease: float | None = None,
+        on_lost: Callable[[Holder | None], None] | None = None,
     ) -> None:
         self.root = root
         self.environment = environment
         self.backend = backend
-        self.path = meta_dir(root, backend, environment) / "lock.json"
-        self.holder = Holder.me(backend, environment, command)
+        self.store = backend.records()
+        self.key = f"{backend.meta(environment)}/{LOCK_OBJECT}"
+        self.lease = lease if lease is not None else lease_seconds()
+        self.holder = Holder.me(backend.url, environment, command, run_id or new_run_id())
         self.take_over_stale = take_over_stale
         self.taken_over: Holder | None = None
-        self._held = False
+        self.joined: Holder | None = None
+        """The holder this run joined (same run id: another job of one distributed workflow run)."""
+        self.on_lost = on_lost
+        self._token: str | None = None
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.store.description}/{self.key}"
 
     def read_holder(self) -> Holder | None:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            return Holder(**data)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, TypeError):
-            # Unreadable lock: still a lock; report it without details rather than ignore it.
-            return None
+        blob = self.store.get(self.key)
+        return Holder.decode(blob.data) if blob else None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        draft = self.path.with_name(f".lock-{uuid.uuid4().hex}.json")
-        draft.write_text(json.dumps(asdict(self.holder), indent=2), encoding="utf-8")
-        try:
+        _check_conditional_writes_once(self.store, self.backend.meta(self.environment))
+        mine = self.holder.renewed(self.lease)
+        for _ in range(5):
             try:
-                os.link(draft, self.path)
-            except FileExistsError:
-                if not self.take_over_stale:
-                    raise self._held_error() from None
-                self.taken_over = self._take_over(draft)
-        finally:
-            draft.unlink(missing_ok=True)
-        self._held = True
-
-    @contextlib.contextmanager
-    def _guard(self) -> Iterator[None]:
-        """Serialise take-overs and clears: between reading a dead holder and replacing it, nobody else may."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.with_name("lock.guard").open("a") as guard:
-            fcntl.flock(guard, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(guard, fcntl.LOCK_UN)
-
-    def _take_over(self, draft: Path) -> Holder:
-        with self._guard():
-            held = self._held_error()
-            if not held.stale or held.holder is None:
+                self._token = self.store.create(self.key, mine.encode())
+                break
+            except AlreadyExists:
+                pass
+            blob = self.store.get(self.key)
+            if blob is None:
+                continue  # released between our create and read: try again
+            current = Holder.decode(blob.data)
+            if current is not None and current.run_id and current.run_id == self.holder.run_id:
+                self.joined = current
+                self._token = self._renew_from(blob.token, current)
+                break
+            held = self._held_error(current)
+            if not held.stale or not self.take_over_stale:
                 raise held
-            # Nothing else can change the file now: its holder is dead, other take-overs and clears wait on the
-            # guard, and a plain acquire fails while it exists. Replacing it atomically leaves no moment without
-            # a lock, so no plain acquire can slip in and take a dead run's lock without reporting it.
-            draft.replace(self.path)
-            return held.holder
+            try:
+                self._token = self.store.replace(self.key, mine.encode(), blob.token)
+            except Conflict:
+                continue  # another run took it (or it was released) first: look again
+            self.taken_over = current
+            break
+        else:
+            raise self._held_error(self.read_holder())
+        self._renewer = threading.Thread(target=self._renew_loop, name="lock-lease", daemon=True)
+        self._renewer.start()
 
-    def _held_error(self) -> LockHeld:
-        holder = self.read_holder()
+    def _renew_from(self, token: str, current: Holder) -> str:
+        return self.store.replace(self.key, current.renewed(self.lease).encode(), token)
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.lease / 3):
+            try:
+                self.renew()
+            except Conflict:
+                if self.on_lost is not None:
+                    self.on_lost(self.read_holder())
+                return
+            except StoreError:
+                continue  # a blip: the next renewal retries well before the lease runs out
+
+    def renew(self) -> None:
+        """Extend the lease; raises Conflict when the lock is no longer this run's."""
+        if self._token is None:
+            return
+        blob = self.store.get(self.key)
+        current = Holder.decode(blob.data) if blob else None
+        if blob is None or blob.token != self._token or current is None:
+            raise Conflict(f"{self.where} was taken over")
+        self._token = self._renew_from(blob.token, current)
+
+    def _held_error(self, holder: Holder | None) -> LockHeld:
+        unlock = unlock_command(self.root, self.environment)
         if holder is None:
             return LockHeld(
-                f"environment {self.environment!r} is locked ({self.path}, holder unreadable); "
-                f"if no run is active, clear it with: {unlock_command(self.root, self.environment, self.backend)} --force",
+                f"environment {self.environment!r} is locked ({self.where}, holder unreadable); "
+                f"if no run is active, clear it with: {unlock} --force",
                 None,
                 False,
             )
-        alive = holder.alive()
-        if alive is False:
+        if holder.alive() is False:
             return LockHeld(
                 f"environment {self.environment!r} is locked by a process that no longer runs: "
                 f"{holder.describe()}.\n  Its stacks may hold Pulumi locks and pending operations too. "
-                f"Clear the environment lock with: {unlock_command(self.root, self.environment, self.backend)}",
+                f"Clear the environment lock with: {unlock}",
                 holder,
                 True,
             )
-        where = "" if alive else " (on another host: cannot check whether it still runs)"
+        if holder.expired():
+            return LockHeld(
+                f"environment {self.environment!r} is locked by {holder.describe()}, whose lease expired at "
+                f"{holder.expires} (it stopped renewing it).\n  Clear the environment lock with: {unlock}",
+                holder,
+                True,
+            )
+        where = "" if holder.alive() else " (on another host)"
         return LockHeld(
-            f"environment {self.environment!r} is locked by {holder.describe()}{where}; "
-            "wait for that run to finish",
+            f"environment {self.environment!r} is locked by {holder.describe()}{where}, lease until "
+            f"{holder.expires or '-'}; wait for that run to finish",
             holder,
             False,
         )
 
+    def keep(self) -> Holder:
+        """Stop renewing and leave the lock held past this process (the jobs of its run renew and release it)."""
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=5)
+            self._renewer = None
+        self._token = None
+        return self.read_holder() or self.holder
+
     def release(self) -> None:
-        if not self._held:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=5)
+            self._renewer = None
+        if self._token is None:
             return
-        holder = self.read_holder()
-        if holder is not None and holder.pid == self.holder.pid and holder.started == self.holder.started:
-            self.path.unlink(missing_ok=True)
-        self._held = False
+        token, self._token = self._token, None
+        if self.joined is not None:
+            return  # the run that took the lock releases it
+        blob = self.store.get(self.key)
+        if blob is not None and blob.token == token:
+            self.store.delete(self.key)
 
     def clear(self, *, force: bool = False) -> Holder | None:
-        """Remove a lock left by a dead process (any lock with ``force``); returns the holder removed."""
-        if not self.path.exists():
+        """Remove a lock whose holder is dead or whose lease expired (any lock with ``force``)."""
+        blob = self.store.get(self.key)
+        if blob is None:
             return None
-        with self._guard():
-            holder = self.read_holder()
-            if not self.path.exists():
-                return None
-            if not force and (holder is None or holder.alive() is not False):
-                who = holder.describe() if holder else "an unreadable holder"
-                raise LockHeld(
-                    f"refusing to clear the {self.environment!r} lock held by {who}: the process may still "
-                    "run (use --force only when you are sure it does not)",
-                    holder,
-                    False,
-                )
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-            return holder
+        holder = Holder.decode(blob.data)
+        stale = holder is not None and (holder.alive() is False or holder.expired())
+        # The last job of a distributed workflow run releases the lock its first job took.
+        own_run = holder is not None and bool(holder.run_id) and holder.run_id == self.holder.run_id
+        if not force and not stale and not own_run:
+            who = holder.describe() if holder else "an unreadable holder"
+            raise LockHeld(
+                f"refusing to clear the {self.environment!r} lock held by {who}: its lease runs until "
+                f"{holder.expires if holder else '?'} and the process may still run (use --force only when you "
+                "are sure it does not)",
+                holder,
+                False,
+            )
+        self.store.delete(self.key)
+        return holder
 
     def __enter__(self) -> Self:
         self.acquire()

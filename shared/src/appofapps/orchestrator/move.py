@@ -2,13 +2,16 @@
 
 Each stack is exported from the current backend and imported into the target with the same secrets provider,
 so its secrets stay encrypted the whole way (nothing is decrypted). The source is never changed: once the target
-is verified, switch ``PULUMI_BACKEND_URL`` and delete the old copy by hand. A rerun after a failure resumes:
+is verified, point the environment's declaration in ``estate.yaml`` at it and delete the old copy by hand. The
+orchestrator's records follow the state: the audit trail entry by entry (the chain verifies at the target), the
+fingerprint key, refresh records, and deploy records re-pointed at the copied checkpoints, so the first run on
+the new backend skips what is up to date. A rerun after a failure resumes:
 stacks already copied identically are skipped, and a target stack that differs is refused, never overwritten.
 """
 
 from __future__ import annotations
 
-import shutil
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,15 +21,17 @@ import yaml
 from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 
-from appofapps.engine.backend import environment_env
+from appofapps.engine.backend import Backend, backend_for, environment_env
 from appofapps.engine.bootstrap import Engine
+from appofapps.engine.store import AlreadyExists
 from appofapps.orchestrator.api import Selection, plan
-from appofapps.orchestrator.locks import EnvironmentLock, current_command, meta_dir
+from appofapps.orchestrator.locks import LOCK_OBJECT, EnvironmentLock, current_command
 from appofapps.orchestrator.model import OrchestratorError, Project
+from appofapps.orchestrator.recovery import checkpoint_token
 from appofapps.stackrefs import stack_name
 
-# Orchestrator files that belong to one backend's update history and must not follow the state.
-BACKEND_BOUND = {"lock.json", "deployed.json"}
+# Held by one run on one backend: never copied.
+BACKEND_BOUND = {LOCK_OBJECT}
 
 
 @dataclass
@@ -37,7 +42,7 @@ class MoveReport:
     already: list[str] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)
     carried: list[str] = field(default_factory=list)
-    """Orchestrator files copied beside the target's state (audit trail and the like)."""
+    """Orchestrator records copied beside the target's state (audit entries, records, fingerprint key)."""
 
 
 def _urns(deployment: auto.Deployment) -> list[str]:
@@ -65,12 +70,15 @@ def move_state(
 ) -> MoveReport:
     """Copy every stack of ``environment`` into the backend ``target``; raises OrchestratorError, never half-silent."""
     planned = plan(root, environment, Selection())
-    source_env = environment_env(planned.estate.root, environment, engine.env(base_env))
-    source = source_env["PULUMI_BACKEND_URL"]
+    source_backend = backend_for(planned.estate.root, environment, engine.env(base_env))
+    source_env = environment_env(planned.estate.root, environment, engine.env(base_env), source_backend)
+    source = source_backend.url
+    target_backend = backend_for(planned.estate.root, environment, {"PULUMI_BACKEND_URL": target})
+    target = target_backend.url
     if target.rstrip("/") == source.rstrip("/"):
         raise OrchestratorError(f"the target backend is the current one ({source}): nothing to move")
     target_env = environment_env(
-        planned.estate.root, environment, {**source_env, "PULUMI_BACKEND_URL": target}
+        planned.estate.root, environment, {**source_env, "PULUMI_BACKEND_URL": target}, target_backend
     )
     command = auto.PulumiCommand(root=str(engine.bin_dir.parent))
     report = MoveReport(source=source, target=target)
@@ -86,8 +94,8 @@ def move_state(
 
     # Both ends are locked: nobody deploys into the source while it is copied, or into the half-filled target.
     with (
-        EnvironmentLock(estate_root, source, environment, current_command()),
-        EnvironmentLock(estate_root, target, environment, current_command()),
+        EnvironmentLock(estate_root, source_backend, environment, current_command()),
+        EnvironmentLock(estate_root, target_backend, environment, current_command()),
     ):
         for name in [n for level in planned.levels() for n in level]:
             project = planned.estate.projects[name]
@@ -129,20 +137,40 @@ def move_state(
                 )
             report.moved.append(to_name)
             say(f"{to_name}: {len(copied)} resources copied")
-        report.carried = _carry_meta(estate_root, source, target, environment)
+        stacks = {name: planned.graph.stack(name) for name in planned.graph.deps}
+        report.carried = _carry_records(source_backend, target_backend, environment, stacks)
     return report
 
 
-def _carry_meta(root: Path, source: str, target: str, environment: str) -> list[str]:
-    """Copy the orchestrator's per-environment files (e.g. the audit trail) beside the target's state."""
-    src, dst = meta_dir(root, source, environment), meta_dir(root, target, environment)
+def _carry_records(source: Backend, target: Backend, environment: str, stacks: dict[str, str]) -> list[str]:
+    """Copy the orchestrator's records of ``environment`` beside the target's state (never the lock).
+
+    A deploy record names the checkpoint its deploy left; the copy names the target's copy of it, which the
+    import just wrote, so "up to date" still holds there. Objects already at the target are left as they are.
+    """
+    src, dst = source.records(), target.records()
+    prefix = source.meta(environment) + "/"
+    target_state = target.state() if target.self_managed else None
     carried = []
-    for path in sorted(src.glob("*")) if src.is_dir() else []:
-        if path.is_file() and path.name not in BACKEND_BOUND and not path.name.startswith("."):
-            dst.mkdir(parents=True, exist_ok=True)
-            if not (dst / path.name).exists():
-                shutil.copy2(path, dst / path.name)
-                carried.append(path.name)
+    for key in src.list(prefix):
+        relative = key.removeprefix(prefix)
+        if relative in BACKEND_BOUND or relative.rsplit("/", 1)[-1].startswith("."):
+            continue
+        blob = src.get(key)
+        if blob is None:
+            continue
+        data = blob.data
+        project = relative.removeprefix("deployed/").removesuffix(".json")
+        if relative.startswith("deployed/") and project in stacks:
+            record = json.loads(data)
+            token = checkpoint_token(target_state, stacks[project]) if target_state is not None else None
+            record["checkpoint"] = token
+            data = json.dumps(record, indent=2).encode()
+        try:
+            dst.create(target.meta(environment) + "/" + relative, data, private=relative == "output-key")
+        except AlreadyExists:
+            continue
+        carried.append(relative)
     return carried
 
 
@@ -153,10 +181,12 @@ def describe(report: MoveReport, environment: str) -> str:
         + (f"; {len(report.absent)} never deployed (nothing to move)" if report.absent else "")
     ]
     if report.carried:
-        lines.append(f"carried orchestrator files: {', '.join(report.carried)}")
+        audit = sum(1 for name in report.carried if name.startswith("audit/"))
+        other = [name for name in report.carried if not name.startswith("audit/")]
+        lines.append(f"carried {audit} audit entries and {len(other)} record(s): {', '.join(other) or '-'}")
     lines += [
-        "the source is unchanged. Use the new backend with:",
-        f"  export PULUMI_BACKEND_URL={report.target}",
+        "the source is unchanged. Use the new backend: set it in estate.yaml at the estate root,",
+        f'  environments: {{{environment}: {{backend: "{report.target}"}}}}',
         "then preview (expect no changes) before deleting the old copy of the state. Never `destroy` the old",
         "copy: that would delete the real resources both copies describe.",
     ]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from appofapps.engine.backend import Backend
 from appofapps.orchestrator.graph import StackGraph
 from appofapps.orchestrator.model import Estate
 from appofapps.orchestrator.recovery import DamagedCheckpoint, load_checkpoint
@@ -21,15 +21,15 @@ STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 
 
 def observed_edges(
-    state_dir: Path, graph: StackGraph, estate: Estate, projects: Iterable[str] | None = None
+    backend: Backend, graph: StackGraph, estate: Estate, projects: Iterable[str] | None = None
 ) -> dict[str, dict[str, str] | None]:
     """Project (of ``projects``, default all) -> {referenced stack name: URN of the StackReference} in its
-    deployed state; None when the stack has no state. Reads file-backend checkpoints (the one place that knows
-    where state lives)."""
+    deployed state; None when the stack has no state. Reads the checkpoints of a self-managed backend."""
+    store = backend.state()
     found: dict[str, dict[str, str] | None] = {}
     for name in graph.projects if projects is None else sorted(projects):
         try:
-            checkpoint = load_checkpoint(state_dir, graph.stack(name), estate.projects[name].path)
+            checkpoint = load_checkpoint(store, graph.stack(name), estate.root, graph.environment)
         except DamagedCheckpoint:
             checkpoint = None  # every run reports it with the backups that restore it; a plan still plans
         latest = ((checkpoint or {}).get("checkpoint") or {}).get("latest") or {}
@@ -101,10 +101,10 @@ def compare(estate: Estate, graph: StackGraph, observed: dict[str, dict[str, str
 
 
 def check(
-    estate: Estate, graph: StackGraph, state_dir: Path | None, projects: Iterable[str] | None = None
+    estate: Estate, graph: StackGraph, backend: Backend, projects: Iterable[str] | None = None
 ) -> ObservedReport | None:
     """The comparison for ``projects`` (default all) against the whole ``graph`` (a selection must not hide
-    the edges leaving it), or None when the state is not on a file backend (read through the engine only)."""
-    if state_dir is None:
+    the edges leaving it), or None on Pulumi Cloud (its state is read through the engine only)."""
+    if not backend.self_managed:
         return None
-    return compare(estate, graph, observed_edges(state_dir, graph, estate, projects))
+    return compare(estate, graph, observed_edges(backend, graph, estate, projects))

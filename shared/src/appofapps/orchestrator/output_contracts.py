@@ -24,10 +24,11 @@ from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 
 from appofapps import contracts
-from appofapps.engine.backend import file_backend_dir
+from appofapps.engine.backend import backend_for
+from appofapps.engine.store import Store
 from appofapps.orchestrator.graph import StackGraph
 from appofapps.orchestrator.model import Estate, OrchestratorError, OutputRead, Project
-from appofapps.orchestrator.recovery import checkpoint_path, read_checkpoint
+from appofapps.orchestrator.recovery import checkpoint_key, read_checkpoint
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 
@@ -137,12 +138,13 @@ def _stack_outputs(deployment: Mapping[str, Any] | None) -> frozenset[str] | Non
     return None  # never updated, or destroyed: nothing deployed
 
 
-def keys_from_file_backend(state_dir: Path, stack: str) -> frozenset[str] | None:
-    """Output keys of ``org/project/stack`` in a file backend's checkpoint, read without the engine."""
-    path = checkpoint_path(state_dir, stack)
-    if path is None:
+def keys_from_state(state: Store, stack: str) -> frozenset[str] | None:
+    """Output keys of ``org/project/stack`` in a self-managed backend's checkpoint, read without the engine."""
+    key = checkpoint_key(state, stack)
+    if key is None:
         return None
-    return _stack_outputs((read_checkpoint(path).get("checkpoint") or {}).get("latest"))
+    checkpoint = read_checkpoint(state, key) or {}
+    return _stack_outputs((checkpoint.get("checkpoint") or {}).get("latest"))
 
 
 def keys_from_engine(
@@ -175,7 +177,7 @@ def check(
     deploying: Iterable[str] = (),
 ) -> ContractReport:
     """Check the reads of every stack in ``graph``; with ``env`` (holding PULUMI_BACKEND_URL) also against
-    the deployed state of producers not in ``deploying``. Starts no engine on a file backend."""
+    the deployed state of producers not in ``deploying``. Starts no engine on a self-managed backend (a directory or a bucket)."""
     report = ContractReport(environment=graph.environment)
     requirements = _requirements(estate, graph, report)
     exports: dict[str, tuple[frozenset[str] | None, str]] = {}
@@ -209,15 +211,16 @@ def _check_deployed(
     deploying: set[str],
     report: ContractReport,
 ) -> None:
-    state_dir = file_backend_dir(env.get("PULUMI_BACKEND_URL", ""))
+    backend = backend_for(estate.root, graph.environment, env)
+    state = backend.state() if backend.self_managed else None
     deployed: dict[str, frozenset[str] | None] = {}
     for consumer, read, producer in requirements:
         if producer in deploying or producer not in estate.projects:
             continue  # deployed earlier in this run: its code, checked above, is what the consumer will see
         stack = graph.stack(producer)
         if producer not in deployed:
-            if state_dir is not None:
-                deployed[producer] = keys_from_file_backend(state_dir, stack)
+            if state is not None:
+                deployed[producer] = keys_from_state(state, stack)
             elif engine_bin is not None:
                 deployed[producer] = keys_from_engine(estate.projects[producer], stack, env, engine_bin)
             else:

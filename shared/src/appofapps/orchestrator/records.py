@@ -2,8 +2,12 @@
 
 A stack is up to date when its fingerprint (its project files, its stack file, the shared modules it imports,
 the engine and SDK versions, and the deploy records of its dependencies) equals the one recorded at its last
-successful deploy by this tool, AND the backend's newest update of that stack is still that successful deploy
-(nobody ran `pulumi up`, `refresh` or `destroy` on it since). Either test failing means: deploy it.
+successful deploy by this tool, AND the stack's checkpoint in the backend is still the one that deploy left
+(nobody ran `pulumi up`, `refresh` or `destroy` on it since: every update rewrites the checkpoint, so its ETag or
+digest changes, on a disk or in a bucket). Either test failing means: deploy it. Neither test starts an engine.
+
+Records are objects beside the state (``.appofapps/<env>/deployed/<project>.json``), so every runner and
+laptop using the backend sees the same ones.
 
 Each record also keeps the git commit it was deployed from, a keyed fingerprint of each of its outputs, and the
 fingerprints of the upstream outputs it consumed; :mod:`appofapps.orchestrator.stale` compares those two.
@@ -22,6 +26,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from appofapps.engine.backend import Backend
+from appofapps.engine.store import Store
 from appofapps.orchestrator.discovery import SKIP_DIRS
 from appofapps.orchestrator.gitinfo import Checkout
 from appofapps.orchestrator.imports import SharedLibrary
@@ -45,6 +51,9 @@ class DeployRecord:
     """Output key -> keyed fingerprint of its value at this deploy (see stale.output_prints); never the value."""
     consumed: dict[str, dict[str, str]] = field(default_factory=dict)
     """Upstream project -> the output fingerprints it had when this stack deployed (what this stack read)."""
+    checkpoint: str | None = None
+    """The backend's token of the stack's checkpoint right after this deploy (its ETag or digest): any later
+    update, refresh or destroy by anyone changes it."""
 
 
 def _files(project: Project, environment: str) -> list[Path]:
@@ -140,55 +149,64 @@ def fingerprint(
     return digest.hexdigest()
 
 
-class _RecordFile(Generic[R]):
-    """One JSON file of records by project, beside the state; safe for the orchestrator's worker threads.
+class _RecordSet(Generic[R]):
+    """One record per project, each its own object beside the state (``<meta>/<kind>/<project>.json``).
 
-    A damaged file is read as empty: it only costs a redeploy (or "never refreshed"), never a wrong skip.
+    Per-project objects let parallel workers (and the jobs of a distributed run) write without overwriting
+    each other. Reads load every record once; a damaged one is read as absent: it only costs a redeploy (or
+    "never refreshed"), never a wrong skip.
     """
 
-    def __init__(self, path: Path, kind: type[R]) -> None:
-        self.path = path
+    def __init__(self, store: Store, prefix: str, kind: type[R]) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.kind: type[R] = kind
         self._guard = threading.Lock()
-        self._records: dict[str, R] = {}
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            self._records = {name: kind(**value) for name, value in raw.items()}
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError, TypeError):
-            self._records = {}
+        self._records: dict[str, R] | None = None
+
+    def _key(self, project: str) -> str:
+        return f"{self.prefix}/{project}.json"
+
+    def _load(self) -> dict[str, R]:
+        if self._records is None:
+            found: dict[str, R] = {}
+            for key in self.store.list(self.prefix + "/"):
+                if not key.endswith(".json"):
+                    continue
+                blob = self.store.get(key)
+                if blob is None:
+                    continue
+                try:
+                    found[key.rsplit("/", 1)[-1].removesuffix(".json")] = self.kind(**json.loads(blob.data))
+                except (ValueError, TypeError):
+                    continue
+            self._records = found
+        return self._records
 
     def get(self, project: str) -> R | None:
         with self._guard:
-            return self._records.get(project)
+            return self._load().get(project)
 
     def all(self) -> dict[str, R]:
         with self._guard:
-            return dict(self._records)
+            return dict(self._load())
 
     def _set(self, project: str, record: R) -> None:
         with self._guard:
-            self._records[project] = record
-            self._save()
+            self.store.put(self._key(project), json.dumps(asdict(record), indent=2).encode())
+            self._load()[project] = record
 
     def drop(self, project: str) -> None:
         with self._guard:
-            if self._records.pop(project, None) is not None:
-                self._save()
-
-    def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        draft = self.path.with_suffix(".tmp")
-        records = {k: asdict(v) for k, v in sorted(self._records.items())}
-        draft.write_text(json.dumps(records, indent=2), encoding="utf-8")
-        draft.replace(self.path)
+            self.store.delete(self._key(project))
+            self._load().pop(project, None)
 
 
-class DeployRecords(_RecordFile[DeployRecord]):
-    """What each stack's last successful deploy by this tool was (``deployed.json``)."""
+class DeployRecords(_RecordSet[DeployRecord]):
+    """What each stack's last successful deploy by this tool was (``<meta>/deployed/<project>.json``)."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, DeployRecord)
+    def __init__(self, backend: Backend, environment: str) -> None:
+        super().__init__(backend.records(), f"{backend.meta(environment)}/deployed", DeployRecord)
 
     def put(
         self,
@@ -199,6 +217,7 @@ class DeployRecords(_RecordFile[DeployRecord]):
         checkout: Checkout | None = None,
         outputs: Mapping[str, str] | None = None,
         consumed: Mapping[str, Mapping[str, str]] | None = None,
+        checkpoint: str | None = None,
     ) -> None:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         record = DeployRecord(
@@ -209,6 +228,7 @@ class DeployRecords(_RecordFile[DeployRecord]):
             git_dirty=checkout.dirty if checkout else None,
             outputs=dict(outputs or {}),
             consumed={name: dict(prints) for name, prints in (consumed or {}).items()},
+            checkpoint=checkpoint,
         )
         self._set(project, record)
 
@@ -228,11 +248,11 @@ class RefreshRecord:
     """Resources left out of the refresh (objects of a rendering Kubernetes provider: no cluster to read)."""
 
 
-class RefreshRecords(_RecordFile[RefreshRecord]):
-    """The last refresh result per stack (``refreshed.json`` beside the deploy records)."""
+class RefreshRecords(_RecordSet[RefreshRecord]):
+    """The last refresh result per stack (``<meta>/refreshed/<project>.json`` beside the deploy records)."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, RefreshRecord)
+    def __init__(self, backend: Backend, environment: str) -> None:
+        super().__init__(backend.records(), f"{backend.meta(environment)}/refreshed", RefreshRecord)
 
     def put(
         self, project: str, *, drifted_resources: int, drifted: bool, applied: bool, not_compared: int = 0

@@ -1,18 +1,21 @@
-"""What a crashed or killed run leaves in a file backend, found before any engine touches a stack.
+"""What a crashed or killed run leaves in a self-managed backend (a directory or a bucket), found before any
+engine touches a stack.
 
-A run killed mid-deploy (SIGKILL, power loss, an OOM kill) leaves three things behind: the environment lock
-(locks.py takes it over when its holder is dead on this host), each running engine's stack lock in
-``.pulumi/locks/<org>/<project>/<stack>/``, and ``pending_operations`` in the stacks' checkpoints. Pulumi
+A run killed mid-deploy (SIGKILL, power loss, an OOM kill, a cancelled CI job) leaves three things behind: the
+environment lock (locks.py takes it over once its lease expires, or at once when its holder is dead on this
+host), each running engine's stack lock in ``.pulumi/locks/<org>/<project>/<stack>/``, and ``pending_operations`` in the stacks' checkpoints. Pulumi
 drops pending updates and deletes on the next update, but keeps pending *creates* until someone decides:
 ``pulumi refresh --clear-pending-creates`` forgets them (the next ``up`` creates the resource again), and
 ``--import-pending-creates <urn> <id>`` adopts one that was in fact created. A damaged checkpoint makes the engine
 fail with a parse error that names neither the file nor the backups that could replace it.
 
-This module reads the backend's files only; the orchestrator decides what to clear and reports it.
+This module reads the backend's objects through its store only; the orchestrator decides what to clear and
+reports it. Every step it advises is an ``appofapps`` command, which reaches a bucket as well as a disk.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import re
@@ -23,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appofapps.orchestrator.locks import process_alive
+from appofapps.engine.store import Store, StoreError
+from appofapps.orchestrator.locks import Holder, process_alive
 from appofapps.orchestrator.model import OrchestratorError
 
 BOOKKEEPING = ".pulumi"
@@ -42,7 +46,7 @@ class DamagedCheckpoint(OrchestratorError):
 class StackLockFile:
     """One engine's lock on one stack, as the file backend writes it."""
 
-    path: Path
+    key: str
     pid: int
     user: str
     host: str
@@ -54,6 +58,22 @@ class StackLockFile:
     def dead_here(self) -> bool:
         """True only when the engine ran on this host and no longer runs: never guess about another host."""
         return self.host == socket.gethostname() and not process_alive(self.pid)
+
+    def left_by(self, holder: Holder) -> bool:
+        """Whether the run ``holder`` (whose lease expired) took this lock: an engine on its host, started
+        after it took the environment. Only such a run's engines could lock the environment's stacks."""
+        since, started = _instant(self.since), _instant(holder.started)
+        return self.host == holder.host and since is not None and started is not None and since >= started
+
+
+def _instant(text: str) -> dt.datetime | None:
+    """An ISO time as Go or Python writes it (Go's nanoseconds cut to Python's microseconds)."""
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text.strip()).replace("Z", "+00:00")
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -96,20 +116,34 @@ def _parts(stack: str) -> tuple[str, str, str]:
     return organization, project, name
 
 
-def checkpoint_path(state_dir: Path, stack: str) -> Path | None:
-    """The checkpoint of ``organization/<project>/<stack>`` in a project-scoped file backend, if it exists."""
+def checkpoint_key(store: Store, stack: str) -> str | None:
+    """The checkpoint of ``<org>/<project>/<stack>`` in a project-scoped backend, if it exists."""
     _, project, name = _parts(stack)
-    directory = state_dir / BOOKKEEPING / "stacks" / project
-    for candidate in (directory / f"{name}.json", directory / f"{name}.json.gz"):
-        if candidate.is_file():
-            return candidate
+    for key in (
+        f"{BOOKKEEPING}/stacks/{project}/{name}.json",
+        f"{BOOKKEEPING}/stacks/{project}/{name}.json.gz",
+    ):
+        if store.token(key) is not None:
+            return key
     return None
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint file (``.json`` or ``.json.gz``) as JSON; a malformed one raises ValueError or OSError."""
-    raw = path.read_bytes()
-    if path.name.endswith(".gz"):
+def checkpoint_token(store: Store, stack: str) -> str | None:
+    """What changes on every write of the stack's checkpoint (ETag or digest); None when it has none."""
+    _, project, name = _parts(stack)
+    for key in (
+        f"{BOOKKEEPING}/stacks/{project}/{name}.json",
+        f"{BOOKKEEPING}/stacks/{project}/{name}.json.gz",
+    ):
+        token = store.token(key)
+        if token is not None:
+            return token
+    return None
+
+
+def decode_checkpoint(key: str, raw: bytes) -> dict[str, Any]:
+    """A checkpoint's bytes (``.json`` or ``.json.gz``) as JSON; a malformed one raises ValueError or OSError."""
+    if key.endswith(".gz"):
         raw = gzip.decompress(raw)
     data = json.loads(raw)
     if not isinstance(data, dict):
@@ -117,103 +151,132 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return data
 
 
-def _backup_stamp(path: Path) -> int:
-    found = re.search(r"\.(\d+)\.json", path.name)
+def read_checkpoint(store: Store, key: str) -> dict[str, Any] | None:
+    blob = store.get(key)
+    return None if blob is None else decode_checkpoint(key, blob.data)
+
+
+def _backup_stamp(key: str) -> int:
+    found = re.search(r"\.(\d+)\.json", key.rsplit("/", 1)[-1])
     return int(found.group(1)) if found else 0
 
 
-def backups(state_dir: Path, stack: str) -> list[Path]:
-    """Earlier checkpoints of a stack, best first.
+def backups(store: Store, stack: str) -> list[str]:
+    """Keys of earlier checkpoints of a stack, best first.
 
     ``backups/`` holds the checkpoint as each completed update left it (newest first); the ``.bak`` beside the
     checkpoint is the engine's copy from before its last write, possibly mid-update, so it comes last.
     """
     _, project, name = _parts(stack)
-    found: list[Path] = []
-    backup_dir = state_dir / BOOKKEEPING / "backups" / project / name
-    if backup_dir.is_dir():
-        found += sorted(
-            (p for p in backup_dir.iterdir() if p.name.endswith((".json", ".json.gz"))),
-            key=_backup_stamp,
-            reverse=True,
-        )
-    stacks = state_dir / BOOKKEEPING / "stacks" / project
-    return found + [p for p in (stacks / f"{name}.json.bak", stacks / f"{name}.json.gz.bak") if p.is_file()]
+    found = sorted(
+        (
+            k
+            for k in store.list(f"{BOOKKEEPING}/backups/{project}/{name}/")
+            if k.endswith((".json", ".json.gz"))
+        ),
+        key=_backup_stamp,
+        reverse=True,
+    )
+    stacks = f"{BOOKKEEPING}/stacks/{project}"
+    return found + [
+        k for k in (f"{stacks}/{name}.json.bak", f"{stacks}/{name}.json.gz.bak") if store.token(k)
+    ]
 
 
-def load_checkpoint(state_dir: Path, stack: str, project_dir: Path) -> dict[str, Any] | None:
+def load_checkpoint(store: Store, stack: str, root: Path, environment: str) -> dict[str, Any] | None:
     """The stack's checkpoint, None when the stack has none; a damaged one raises with the recovery steps."""
-    path = checkpoint_path(state_dir, stack)
-    if path is None:
+    key = checkpoint_key(store, stack)
+    if key is None:
         return None
     try:
-        return read_checkpoint(path)
+        return read_checkpoint(store, key)
     except (OSError, ValueError, EOFError) as error:
-        raise DamagedCheckpoint(_recovery_steps(state_dir, stack, path, project_dir, error)) from error
+        raise DamagedCheckpoint(_recovery_steps(store, stack, key, root, environment, error)) from error
 
 
-def _recovery_steps(state_dir: Path, stack: str, path: Path, project_dir: Path, error: Exception) -> str:
+def _recovery_steps(
+    store: Store, stack: str, key: str, root: Path, environment: str, error: Exception
+) -> str:
     lines = [
-        f"the checkpoint of {stack} is damaged and was not used: {path} ({type(error).__name__}: {error}).",
+        (
+            f"the checkpoint of {stack} is damaged and was not used: {store.description}/{key} "
+            f"({type(error).__name__}: {error})."
+        ),
         "  The engine did not run on this stack. To recover it:",
     ]
     usable = []
-    for backup in backups(state_dir, stack):
+    for backup in backups(store, stack):
         try:
-            read_checkpoint(backup)
+            read_checkpoint(store, backup)
         except (OSError, ValueError, EOFError):
             lines.append(f"    (damaged too, not usable: {backup})")
             continue
         usable.append(backup)
+    where = f"--root {root} --env {environment}"
     if usable:
-        lines.append("  backups of this stack, newest first:")
+        lines.append(f"  backups of this stack in {store.description}, newest first:")
         lines.extend(f"    {backup}" for backup in usable)
-        # The backup's format decides the name it takes: the engine reads `<stack>.json` or `<stack>.json.gz`.
-        _, _, name = _parts(stack)
-        target = path.with_name(f"{name}.json.gz" if ".json.gz" in usable[0].name else f"{name}.json")
         lines += [
-            "  1. keep the damaged file for inspection and put the newest backup in its place:",
-            f"       mv {path} {path}.damaged && cp {usable[0]} {target}",
+            "  1. put the newest backup in its place (the damaged one is kept beside it as .damaged):",
+            f"       appofapps restore-checkpoint {where} --stack {stack} --backup {usable[0]}",
             (
                 "  2. rerun; resources changed after that backup was taken are reconciled by "
-                f"`pulumi refresh --stack {stack}` in {project_dir}"
+                f"`appofapps refresh {where} --only {_parts(stack)[1]} --apply`"
             ),
         ]
     else:
         lines.append(
-            "  no usable backup was found: restore the file from your own copy of the state, or, if the "
+            "  no usable backup was found: restore the object from your own copy of the state, or, if the "
             f"stack's resources are gone, remove the stack with `pulumi stack rm --force {stack}`"
         )
     return "\n".join(lines)
 
 
-def stack_locks(state_dir: Path, stack: str) -> list[StackLockFile]:
+def restore_backup(store: Store, stack: str, backup: str) -> str:
+    """Put ``backup`` in place of the stack's checkpoint, keeping the damaged one beside it; returns its key."""
+    source = store.get(backup)
+    if source is None:
+        raise OrchestratorError(f"no backup {backup} in {store.description}")
+    decode_checkpoint(backup.removesuffix(".bak"), source.data)  # refuse to restore a damaged backup
+    _, project, name = _parts(stack)
+    gz = ".json.gz" in backup.rsplit("/", 1)[-1]
+    target = f"{BOOKKEEPING}/stacks/{project}/{name}.json{'.gz' if gz else ''}"
+    damaged = store.get(target)
+    if damaged is not None:
+        store.put(f"{target}.damaged", damaged.data)
+    store.put(target, source.data)
+    return target
+
+
+def stack_locks(store: Store, stack: str) -> list[StackLockFile]:
     """The engine locks held on a stack (the unreadable ones are left out: they are not ours to judge)."""
-    directory = state_dir / BOOKKEEPING / "locks" / Path(*_parts(stack))
-    if not directory.is_dir():
-        return []
     found = []
-    for path in sorted(directory.glob("*.json")):
+    for key in store.list(f"{BOOKKEEPING}/locks/{stack}/"):
+        if not key.endswith(".json"):
+            continue
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            blob = store.get(key)
+            if blob is None:
+                continue
+            data = json.loads(blob.data)
             found.append(
                 StackLockFile(
-                    path=path,
+                    key=key,
                     pid=int(data["pid"]),
                     user=str(data.get("username", "?")),
                     host=str(data.get("hostname", "?")),
                     since=str(data.get("timestamp", "?")),
                 )
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (StoreError, ValueError, KeyError, TypeError):
             continue
     return found
 
 
-def remove_stack_lock(lock: StackLockFile) -> None:
-    """Delete a dead engine's stack lock and the attributes file the backend keeps beside it."""
-    lock.path.unlink(missing_ok=True)
-    lock.path.with_name(lock.path.name + ".attrs").unlink(missing_ok=True)
+def remove_stack_lock(store: Store, lock: StackLockFile) -> None:
+    """Delete an engine's stack lock and the attributes file a file backend keeps beside it."""
+    store.delete(lock.key)
+    store.delete(lock.key + ".attrs")
 
 
 def pending_operations(checkpoint: Mapping[str, Any] | None) -> list[PendingOperation]:

@@ -130,6 +130,8 @@ class RunReport:
     """Pulumi CLI version that ran."""
     stale: list[dict[str, Any]] = field(default_factory=list)
     """deploy: downstream stacks whose upstream outputs changed since they deployed, and which keys."""
+    engine_starts: int = 0
+    """Pulumi CLI processes the run started (0 when every stack was settled from the records)."""
 
     @property
     def ok(self) -> bool:
@@ -158,6 +160,7 @@ class RunReport:
             "order": self.order,
             "notes": self.notes,
             "stale": self.stale,
+            "engine_starts": self.engine_starts,
             "stacks": [self.results[name].to_json() for name in _ordered(self)],
         }
 

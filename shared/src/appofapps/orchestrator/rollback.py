@@ -3,8 +3,8 @@
 The commit comes from the environment's audit trail (``--to`` names any commit instead). The project's files
 are checked out at that commit into a temporary git worktree, and the orchestrator deploys it from there with
 the estate's own backend, environment lock, deploy records, audit trail, reports and rendered manifests: the
-worktree's ``.venv`` and ``.reports`` are links to the estate's, the backend URL is the estate's, and
-``APPOFAPPS_RENDER_ROOT`` points the rendering Kubernetes provider at the estate's ``.rendered``. Whatever the
+worktree's ``.venv``, ``.reports`` and ``.rendered`` are links to the estate's (so the rendering provider's
+relative path is the one every deploy records), and the backend is the estate's. Whatever the
 estate's own checkout holds (uncommitted edits included) plays no part. The Python library and tools come from
 the estate's ``.venv``, so a rollback restores a project's own files, not a change to the shared library.
 """
@@ -27,9 +27,9 @@ from typing import Any
 from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 
-from appofapps.engine.backend import backend_url
+from appofapps.engine.backend import Backend, backend_for
 from appofapps.engine.bootstrap import Engine, bootstrap
-from appofapps.k8s import RENDER_ROOT_VARIABLE
+from appofapps.k8s import RENDERED_DIRNAME
 from appofapps.orchestrator.api import Selection, plan, prepare
 from appofapps.orchestrator.audit import AuditTrail
 from appofapps.orchestrator.gitinfo import Checkout, resolve_commit, toplevel
@@ -147,7 +147,7 @@ def choose_target(entries: Sequence[Mapping[str, Any]], project: str, environmen
     )
 
 
-def resolve_target(root: Path, backend: str, environment: str, project: str, to: str | None) -> Target:
+def resolve_target(root: Path, backend: Backend, environment: str, project: str, to: str | None) -> Target:
     """The commit to deploy: ``to``, or the audit trail's choice (see :func:`choose_target`)."""
     if Checkout.of(root).sha is None:
         raise RollbackError(f"{root} is not a git checkout with commits: a rollback deploys a commit")
@@ -156,7 +156,7 @@ def resolve_target(root: Path, backend: str, environment: str, project: str, to:
         if sha is None:
             raise RollbackError(f"--to {to!r} names no commit of {root}")
         return Target(sha, f"--to {to}")
-    entries = AuditTrail.of(root, backend, environment).verify()
+    entries = AuditTrail.of(backend, environment).verify()
     return choose_target(entries, project, environment)
 
 
@@ -190,9 +190,11 @@ def worktree_at(root: Path, sha: str) -> Iterator[Path]:
 
 
 def link_estate_files(estate: Path, checkout: Path) -> None:
-    """Give the checkout the estate's virtualenv and reports directory (deploy records and logs land there)."""
-    (estate / REPORTS_DIRNAME).mkdir(parents=True, exist_ok=True)
-    for name in (VENV_DIRNAME, REPORTS_DIRNAME):
+    """Give the checkout the estate's virtualenv, reports (logs land there) and rendered directory: manifests
+    land in the estate's files, through the same relative path a deploy from the estate itself records."""
+    for name in (REPORTS_DIRNAME, RENDERED_DIRNAME):
+        (estate / name).mkdir(parents=True, exist_ok=True)
+    for name in (VENV_DIRNAME, REPORTS_DIRNAME, RENDERED_DIRNAME):
         link = checkout / name
         if (estate / name).exists() and not link.exists():
             link.symlink_to(estate / name, target_is_directory=True)
@@ -246,7 +248,7 @@ def rollback(
 ) -> Rollback:
     """Redeploy ``project`` in ``environment`` from an earlier commit; see the module docstring."""
     root = root.resolve()
-    backend = backend_url(root, base_env)
+    backend = backend_for(root, environment, base_env)
     target = resolve_target(root, backend, environment, project, to)
     options = dataclasses.replace(
         options or RunOptions(Operation.DEPLOY), operation=Operation.DEPLOY, force=True
@@ -264,7 +266,10 @@ def rollback(
         planned = plan(checkout_root, environment, Selection(only=[project]))
         engine = engine or bootstrap()
         # The estate's backend and rendered directory, and the policy rules in force now, not the commit's.
-        pinned = {**(base_env or os.environ), "PULUMI_BACKEND_URL": backend, RENDER_ROOT_VARIABLE: str(root)}
+        pinned = {
+            **(base_env or os.environ),
+            "PULUMI_BACKEND_URL": backend.url,
+        }
         orchestrator = prepare(
             planned, options, engine=engine, base_env=pinned, progress=progress, rules_root=root
         )

@@ -31,16 +31,18 @@ from typing import Any, TextIO
 from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 
-from appofapps.engine.backend import file_backend_dir
+from appofapps.engine.backend import Backend, backend_for
+from appofapps.engine.store import Store
 from appofapps.orchestrator.audit import AuditRun, AuditTrail
 from appofapps.orchestrator.engine_command import TrackedPulumiCommand
 from appofapps.orchestrator.gitinfo import Checkout
 from appofapps.orchestrator.graph import StackGraph
-from appofapps.orchestrator.locks import EnvironmentLock, current_command, meta_dir
+from appofapps.orchestrator.locks import EnvironmentLock, Holder, current_command, new_run_id
 from appofapps.orchestrator.model import Estate, Interrupted, OrchestratorError, Project
 from appofapps.orchestrator.preflight import preflight
 from appofapps.orchestrator.progress import PlainProgress, Progress
 from appofapps.orchestrator.records import (
+    DeployRecord,
     DeployRecords,
     RefreshRecords,
     fingerprint,
@@ -50,7 +52,8 @@ from appofapps.orchestrator.records import (
 from appofapps.orchestrator.recovery import (
     CREATING,
     DamagedCheckpoint,
-    checkpoint_path,
+    checkpoint_key,
+    checkpoint_token,
     creates_safe_to_forget,
     deployment_resources,
     load_checkpoint,
@@ -61,6 +64,7 @@ from appofapps.orchestrator.recovery import (
 )
 from appofapps.orchestrator.report import PROCEEDS, Drift, PolicyViolation, RunReport, StackResult, Status
 from appofapps.orchestrator.retry import Failure, RetryPolicy, classify
+from appofapps.orchestrator.stack_files import create_stack
 from appofapps.orchestrator.stale import output_key, output_prints, stale_stacks
 from appofapps.stackrefs import PLACEHOLDER_NOTICE, PLACEHOLDER_STACKS_VARIABLE, READS_NOTICE
 
@@ -99,6 +103,8 @@ class RunOptions:
     handle_signals: bool = True
     clear_pending_creates: bool = False
     """deploy/destroy: forget pending creates of any resource (the caller checked none exists in its cloud)."""
+    allow_local_state: bool = False
+    """staging/production on a file backend outside CI, without asking (CI always refuses it)."""
 
     def __post_init__(self) -> None:
         # A plain string must never fall through to the wrong (destructive) branch: coerce it, or refuse it.
@@ -147,6 +153,7 @@ class Orchestrator:
         progress: Progress | None = None,
         log_stream: TextIO | None = None,
         full_graph: StackGraph | None = None,
+        backend: Backend | None = None,
     ) -> None:
         self.estate = estate
         self.graph = graph
@@ -154,23 +161,29 @@ class Orchestrator:
         self.env = env
         self.options = options
         self.engine_version = engine_version
-        self.backend = env.get("PULUMI_BACKEND_URL", "")
+        self.backend = backend or backend_for(estate.root, graph.environment, env)
+        self.state = self.backend.state() if self.backend.self_managed else None
+        """Pulumi's own objects (checkpoints, stack locks), read without starting an engine."""
         self.progress: Progress = progress or PlainProgress(log_stream or sys.stderr)
-        self.command = TrackedPulumiCommand(engine_bin)
+        self.engine_bin = engine_bin
+        self._command: TrackedPulumiCommand | None = None
+        self._command_guard = threading.Lock()
         self.stop = threading.Event()
         self._signals = 0
         self._refused: dict[str, str] = {}
         """Stacks a fault found before the run refuses to touch, with why and how to recover."""
         self._forget: dict[str, str | None] = {}
         """Stacks whose pending creates are cleared before their operation (value: the stack's root URN)."""
-        self.meta = meta_dir(estate.root, self.backend, graph.environment)
-        self.records = DeployRecords(self.meta / "deployed.json")
-        self.refreshes = RefreshRecords(self.meta / "refreshed.json")
+        self.records = DeployRecords(self.backend, graph.environment)
+        self.refreshes = RefreshRecords(self.backend, graph.environment)
         self._checkout: Checkout | None = None
         self._cascaded: dict[str, str] = {}
         """deploy --cascade: stacks added because they were stale -> why."""
-        self.audit = AuditTrail.of(estate.root, self.backend, graph.environment)
-        self.audit_run = AuditRun.start(estate.root, str(options.operation), graph.environment)
+        self.audit = AuditTrail.of(self.backend, graph.environment)
+        self.audit_run = AuditRun.start(
+            estate.root, str(options.operation), graph.environment, new_run_id(env)
+        )
+        self._taken_over: Holder | None = None
         self._policy_digest = policy_digest(options.policy_packs, options.policy_pack_configs)
         self._stopped_before_change: set[str] = set()
         """Stacks a deploy's policy preview failed: the engine never started their update."""
@@ -188,13 +201,25 @@ class Orchestrator:
             operation=str(options.operation),
             environment=graph.environment,
             root=str(estate.root),
-            backend=self.backend,
+            backend=self.backend.url,
             started_at=now,
             order=order,
             results={name: StackResult(project=name, stack=graph.stack(name)) for name in graph.projects},
             workers=options.worker_count(),
             engine=engine_version,
         )
+
+    @property
+    def command(self) -> TrackedPulumiCommand:
+        """The engine, started the first time a stack needs it: a run that skips every stack starts none."""
+        with self._command_guard:
+            if self._command is None:
+                self._command = TrackedPulumiCommand(self.engine_bin)
+            return self._command
+
+    @property
+    def engine_starts(self) -> int:
+        return 0 if self._command is None else self._command.starts
 
     # ---------------------------------------------------------------- scheduling
 
@@ -213,18 +238,28 @@ class Orchestrator:
     def run(self) -> RunReport:
         """Take the environment lock, run every stack, write the report; returns it (see ``report.ok``)."""
         preflight(self.estate, self.graph, self.env)  # refusals come before the lock and any engine
-        state_dir = file_backend_dir(self.backend)
+        self.progress.note(f"backend: {self.backend.describe()}")
         lock = EnvironmentLock(
-            self.estate.root, self.backend, self.graph.environment, current_command(), take_over_stale=True
+            self.estate.root,
+            self.backend,
+            self.graph.environment,
+            current_command(),
+            take_over_stale=True,
+            run_id=self.audit_run.run_id,
+            on_lost=self._lease_lost,
         )
         with lock, self._signal_handlers():
             if lock.taken_over is not None:
+                self._taken_over = lock.taken_over
+                why = "whose lease expired" if lock.taken_over.expired() else "that no longer runs"
                 self._recovered(
-                    f"took over the {self.graph.environment} environment lock of a run that no longer runs: "
+                    f"took over the {self.graph.environment} environment lock of a run {why}: "
                     f"{lock.taken_over.describe()}"
                 )
-            if state_dir is not None:
-                self._recover(state_dir)
+            if lock.joined is not None:
+                self.progress.note(f"joined the lock of run {lock.joined.run_id}: {lock.joined.describe()}")
+            if self.state is not None:
+                self._recover(self.state)
             if self.options.operation is Operation.DESTROY:
                 self._refuse_orphaning_dependents()
             if self.options.operation is Operation.DEPLOY:
@@ -236,6 +271,7 @@ class Orchestrator:
                     self._stale_after_deploy()
             finally:
                 self.report.ended_at = time.time()
+                self.report.engine_starts = self.engine_starts
                 self.progress.stop()
         path = self.options.report_path or default_report_path(
             self.estate.root, self.graph.environment, self.options.operation
@@ -243,7 +279,7 @@ class Orchestrator:
         self.report.write(path)
         self.report.notes.append(f"report: {path}")
         self.report.notes.append(f"engine logs: {self.log_dir}")
-        self.report.notes.append(f"audit trail: {self.audit.path} (run {self.audit_run.run_id})")
+        self.report.notes.append(f"audit trail: {self.audit.where} (run {self.audit_run.run_id})")
         return self.report
 
     # ---------------------------------------------------------------- what a killed run left behind
@@ -261,7 +297,16 @@ class Orchestrator:
         )
         self._recovered(f"{stack}: refused: {why}")
 
-    def _recover(self, state_dir: Path) -> None:
+    def _lease_lost(self, holder: Holder | None) -> None:
+        """Another run took the environment over (this run stopped renewing long enough for its lease to end)."""
+        self.stop.set()
+        who = holder.describe() if holder else "another run"
+        self._recovered(
+            f"LOCK LOST: {who} took over the {self.graph.environment} environment lock after this run's lease "
+            "expired; no new stack starts"
+        )
+
+    def _recover(self, state: Store) -> None:
         """Clear dead engines' stack locks, refuse damaged checkpoints, resolve or refuse pending operations."""
         operation = self.options.operation
         writes = operation in (Operation.DEPLOY, Operation.DESTROY) or (
@@ -269,14 +314,16 @@ class Orchestrator:
         )
         for name in self.graph.deps:
             stack, project = self.graph.stack(name), self.estate.projects[name]
-            for held in stack_locks(state_dir, stack):
-                if held.dead_here():
-                    remove_stack_lock(held)
+            for held in stack_locks(state, stack):
+                dead_run = self._taken_over is not None and held.left_by(self._taken_over)
+                if held.dead_here() or dead_run:
+                    remove_stack_lock(state, held)
+                    whose = "of the run whose lock was taken over" if dead_run else "that no longer runs"
                     self._recovered(
-                        f"{stack}: removed the stack lock of an engine that no longer runs: {held.describe()}"
+                        f"{stack}: removed the stack lock of an engine {whose}: {held.describe()}"
                     )
             try:
-                checkpoint = load_checkpoint(state_dir, stack, project.path)
+                checkpoint = load_checkpoint(state, stack, self.estate.root, self.graph.environment)
             except DamagedCheckpoint as error:
                 self._refuse(name, str(error))
                 continue
@@ -304,11 +351,15 @@ class Orchestrator:
                     "in their cloud without being in state.\n"
                     + "".join(f"  - {op.urn} ({op.type})\n" for op in unsafe)
                     + f"  Check each one. If it does not exist, rerun with --clear-pending-creates (the run "
-                    f"creates it again); if it does, adopt it first: `pulumi refresh --stack {stack} "
-                    f"--import-pending-creates <urn> <id>` in {project.path}",
+                    f"creates it again); if it does, adopt it first: `{self._pulumi()} refresh --stack {stack} "
+                    f"--import-pending-creates <urn> <id> --cwd {project.path}`",
                 )
                 continue
             self._forget[name] = root_stack_urn(checkpoint)
+
+    def _pulumi(self) -> str:
+        """The engine this run uses, as a path a user can paste (no `pulumi` need be on PATH)."""
+        return str(self.engine_bin / "pulumi")
 
     def _forget_pending_creates(
         self, project: Project, stack: auto.Stack, write: Callable[[str], None]
@@ -429,7 +480,7 @@ class Orchestrator:
         try:
             self.audit.record(self.audit_run, result)
         except OSError as error:
-            message = f"AUDIT TRAIL NOT WRITTEN for {result.stack} ({self.audit.path}): {error}"
+            message = f"AUDIT TRAIL NOT WRITTEN for {result.stack} ({self.audit.where}): {error}"
             self.report.notes.append(message)
             self.progress.note(message)
 
@@ -453,7 +504,7 @@ class Orchestrator:
         def handler(signum: int, frame: FrameType | None) -> None:
             self._signals += 1
             self.stop.set()
-            pids = self.command.interrupt()
+            pids = self._command.interrupt() if self._command is not None else []
             if self._signals == 1:
                 self.progress.note(
                     f"{signal.Signals(signum).name}: no new stack starts; asked {len(pids)} running engine(s) to "
@@ -473,18 +524,22 @@ class Orchestrator:
                 signal.signal(sig, old)
 
     def _stack_lock_state(self, result: StackResult) -> str:
-        state_dir = file_backend_dir(self.backend)
-        if state_dir is None:
-            return f"check the stack lock: pulumi cancel --stack {result.stack} (in its project directory)"
+        if self.state is None:
+            project = self.estate.projects[result.project]
+            return (
+                f"check the stack lock: {self._pulumi()} cancel --stack {result.stack} --cwd {project.path}"
+            )
         # Every engine of this run has exited by now. One that died of the signal before it could handle it
         # (the first instants of a CLI) leaves its lock behind: that lock is provably dead, so release it.
-        for held in stack_locks(state_dir, result.stack):
+        for held in stack_locks(self.state, result.stack):
             if held.dead_here():
-                remove_stack_lock(held)
-        locks = state_dir / ".pulumi" / "locks" / result.stack
-        if locks.is_dir() and any(locks.iterdir()):
-            return f"stack lock still held: `pulumi cancel --stack {result.stack} --yes` clears it"
+                remove_stack_lock(self.state, held)
+        if stack_locks(self.state, result.stack):
+            return f"stack lock still held: `{self._unlock_stack_command(result.stack)}` clears it"
         return "stack lock released"
+
+    def _unlock_stack_command(self, stack: str) -> str:
+        return f"appofapps unlock --root {self.estate.root} --env {self.graph.environment} --stack {stack}"
 
     # ---------------------------------------------------------------- one stack
 
@@ -498,7 +553,7 @@ class Orchestrator:
             work_dir=str(project.path),
             env_vars=env,
             pulumi_command=self.command,
-            state_dir=file_backend_dir(self.backend),
+            state=self.state,
         )
 
     def _run_stack(self, project: Project) -> None:
@@ -571,7 +626,7 @@ class Orchestrator:
         if failure is Failure.LOCKED:
             result.reason += (
                 f"\nanother engine holds this stack's lock (or a crashed one left it): "
-                f"`pulumi cancel --stack {result.stack} --yes` in {project.path} clears a stale one"
+                f"`{self._unlock_stack_command(result.stack)}` clears a stale one"
             )
         if self.options.operation is Operation.PREVIEW and not blocked:
             missing = [dep for dep in sorted(self.graph.deps[project.name]) if not self._deployed(dep)]
@@ -593,14 +648,12 @@ class Orchestrator:
 
     def _deployed(self, project: str) -> bool:
         """Whether the stack exists in the backend with resources (it has been deployed at least once)."""
-        state_dir = file_backend_dir(self.backend)
-        if state_dir is not None:
+        if self.state is not None:
             # The checkpoint answers without starting the CLI; a damaged one counts as deployed (never guess
             # "absent" about a stack that may hold resources).
+            stack = self.graph.stack(project)
             try:
-                checkpoint = load_checkpoint(
-                    state_dir, self.graph.stack(project), self.estate.projects[project].path
-                )
+                checkpoint = load_checkpoint(self.state, stack, self.estate.root, self.graph.environment)
             except DamagedCheckpoint:
                 return True
             return bool(deployment_resources(checkpoint))
@@ -652,9 +705,24 @@ class Orchestrator:
 
         return on_event
 
-    def _select(self, workspace: auto.LocalWorkspace, result: StackResult, create: bool) -> auto.Stack | None:
+    def _select(
+        self, workspace: auto.LocalWorkspace, project: Project, result: StackResult, create: bool
+    ) -> auto.Stack | None:
         if create:
-            return auto.Stack.create_or_select(result.stack, workspace)
+            absent = self.state is not None and checkpoint_key(self.state, result.stack) is None
+            if not absent:
+                try:
+                    return auto.Stack.select(result.stack, workspace)
+                except auto_errors.StackNotFoundError:
+                    pass
+            stack_file = project.stack_file(self.graph.environment)
+            stack, added = create_stack(result.stack, workspace, stack_file)
+            if added:
+                self._recovered(
+                    f"{result.stack}: created with the secrets provider its stack file names; added "
+                    f"{', '.join(added)} to {stack_file} (what a new stack must record there: commit it)"
+                )
+            return stack
         try:
             return auto.Stack.select(result.stack, workspace)
         except auto_errors.StackNotFoundError:
@@ -666,6 +734,14 @@ class Orchestrator:
             result.status = Status.FAILED
             result.error_kind = "state"
             result.reason = self._refused[project.name]
+            return
+        # Most reruns change little: an up-to-date stack is settled from the records and the checkpoint,
+        # before any workspace or engine is started.
+        if (
+            operation is Operation.DEPLOY
+            and self.state is not None
+            and self._up_to_date(project, result, self._fingerprint(project)[0])
+        ):
             return
         never_deployed = self._never_deployed_upstreams(project) if operation is Operation.PREVIEW else []
         workspace = self._workspace(project, never_deployed)
@@ -680,7 +756,9 @@ class Orchestrator:
             "on_event": self._events(result, drift, reads, stack_outputs),
             "color": "never",
         }
-        stack = self._select(workspace, result, create=operation in (Operation.DEPLOY, Operation.PREVIEW))
+        stack = self._select(
+            workspace, project, result, create=operation in (Operation.DEPLOY, Operation.PREVIEW)
+        )
         if stack is None:
             result.status = Status.ABSENT
             result.reason = "no such stack in the backend: nothing to do"
@@ -705,15 +783,7 @@ class Orchestrator:
             self.refreshes.drop(project.name)
             result.status = Status.DONE
 
-    def _deploy(
-        self,
-        project: Project,
-        stack: auto.Stack,
-        result: StackResult,
-        common: dict[str, Any],
-        reads: dict[str, set[str]],
-        stack_outputs: list[Mapping[str, Any]],
-    ) -> None:
+    def _fingerprint(self, project: Project) -> tuple[str, dict[str, DeployRecord | None]]:
         deps = {
             dep: self.records.get(dep)
             for dep in self.estate.projects[project.name].dependencies(self.graph.environment)
@@ -727,10 +797,51 @@ class Orchestrator:
             shared_digest=shared_digest(project, self.estate.shared_library),
             policy_hash=self._policy_digest,
         )
+        return print_, deps
+
+    def _up_to_date(self, project: Project, result: StackResult, print_: str) -> bool | None:
+        """Whether a deploy can skip the stack, from the records and the checkpoint alone (no engine).
+
+        None: only the engine can tell (Pulumi Cloud, whose checkpoints are not ours to read)."""
         record = self.records.get(project.name)
         if project.name in self._cascaded:
             result.reason = f"--cascade: {self._cascaded[project.name]}"
-        elif record is not None and record.fingerprint == print_ and not self.options.force:
+            return False
+        if self.options.force or record is None or record.fingerprint != print_:
+            return False
+        if self.state is None:
+            return None
+        token = checkpoint_token(self.state, result.stack)
+        if token is not None and token == record.checkpoint:
+            result.status = Status.UP_TO_DATE
+            commit = f" from {record.git_sha[:12]}" if record.git_sha else ""
+            result.reason = (
+                f"unchanged since its last deploy ({record.deployed_at}{commit}), and its checkpoint is still the "
+                "one that deploy left"
+            )
+            return True
+        result.reason = (
+            "updated outside this tool since its last deploy (its checkpoint changed)"
+            if token is not None
+            else "its stack is gone from the backend since its last deploy"
+        )
+        return False
+
+    def _deploy(
+        self,
+        project: Project,
+        stack: auto.Stack,
+        result: StackResult,
+        common: dict[str, Any],
+        reads: dict[str, set[str]],
+        stack_outputs: list[Mapping[str, Any]],
+    ) -> None:
+        print_, deps = self._fingerprint(project)
+        fresh = self._up_to_date(project, result, print_)
+        if fresh:
+            return
+        record = self.records.get(project.name)
+        if fresh is None and record is not None:
             last = stack.info(show_secrets=False)
             if last is not None and last.result == "succeeded" and last.version == record.version:
                 result.status = Status.UP_TO_DATE
@@ -768,6 +879,7 @@ class Orchestrator:
             checkout=self._checkout,
             outputs=self._output_prints(project, result.stack, stack_outputs),
             consumed=consumed,
+            checkpoint=checkpoint_token(self.state, result.stack) if self.state is not None else None,
         )
         result.status = Status.DONE
 
@@ -777,6 +889,9 @@ class Orchestrator:
             "policy_pack_configs": self.options.policy_pack_configs or None,
         }
 
+    def _output_key(self) -> bytes:
+        return output_key(self.backend.records(), self.backend.meta(self.graph.environment))
+
     def _output_prints(self, project: Project, stack: str, seen: list[Mapping[str, Any]]) -> dict[str, str]:
         """Keyed fingerprints of the stack's outputs; the decrypted values stay in this function's memory.
 
@@ -784,7 +899,7 @@ class Orchestrator:
         and only a stack exporting a secret costs one more engine call to read it.
         """
         if seen and not any(_is_masked_secret(value) for value in seen[0].values()):
-            return output_prints(dict(seen[0]), output_key(self.meta))
+            return output_prints(dict(seen[0]), self._output_key())
         env = {k: v for k, v in self.env.items() if k != PLACEHOLDER_STACKS_VARIABLE}
         try:
             shown = self.command.run(
@@ -793,7 +908,7 @@ class Orchestrator:
         except auto_errors.CommandError:
             # The deploy itself succeeded; without fingerprints its consumers are simply not judged stale.
             return {}
-        return output_prints(json.loads(shown.stdout or "{}"), output_key(self.meta))
+        return output_prints(json.loads(shown.stdout or "{}"), self._output_key())
 
     def _refresh(
         self, stack: auto.Stack, result: StackResult, drift: list[Drift], common: dict[str, Any]
@@ -846,20 +961,20 @@ class _Workspace(auto.LocalWorkspace):
     """A LocalWorkspace that skips two engine calls per stack the orchestrator never needs.
 
     * ``select_stack``: every Automation API command names its stack with ``--stack`` anyway, so selecting an
-      existing stack only costs a CLI start; on a file backend its checkpoint file says that it exists.
+      existing stack only costs a CLI start; in a self-managed backend its checkpoint says that it exists.
     * ``stack_outputs``: ``up`` reads the outputs twice, once with ``--show-secrets``. The orchestrator never
       reads outputs, and not decrypting secrets it does not need is the point of ``show_secrets=False``.
     """
 
-    def __init__(self, *, state_dir: Path | None, **kwargs: Any) -> None:
+    def __init__(self, *, state: Store | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.state_dir = state_dir
+        self.state = state
 
     def select_stack(self, stack_name: str) -> None:
         if (
-            self.state_dir is not None
+            self.state is not None
             and stack_name.count("/") == 2
-            and checkpoint_path(self.state_dir, stack_name) is not None
+            and checkpoint_key(self.state, stack_name) is not None
         ):
             return
         super().select_stack(stack_name)

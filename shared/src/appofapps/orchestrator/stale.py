@@ -6,8 +6,8 @@ the fingerprints that upstream's outputs had at that moment: of the keys the pro
 StackReference). A stack is stale when one of those differs from the upstream's current fingerprint; the
 differing keys say why.
 
-Fingerprints are HMAC-SHA256 of the value under a random key kept per environment in the orchestrator's meta
-directory (beside the deploy records, mode 0600), not a plain hash: a low-entropy secret (a short password, a
+Fingerprints are HMAC-SHA256 of the value under a random key kept per environment beside the deploy records,
+in the same backend as the state and so under the same access control (mode 0600 on disk), not a plain hash: a low-entropy secret (a short password, a
 port) hashed without a key could be recovered by trying candidates against ``deployed.json``. Ciphertexts are
 no substitute: the engine re-encrypts a secret output with a fresh nonce on every update, so an unchanged
 secret would look changed each time.
@@ -18,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from appofapps.engine.store import AlreadyExists, Store
+from appofapps.orchestrator.model import OrchestratorError
 from appofapps.orchestrator.records import DeployRecord
 
 OUTPUT_KEY_FILE = "output-key"
@@ -32,23 +32,21 @@ OUTPUT_KEY_FILE = "output-key"
 PRINT_CHARS = 32
 
 
-def output_key(meta: Path) -> bytes:
-    """The environment's fingerprint key, created on first use (only this user may read it)."""
-    path = meta / OUTPUT_KEY_FILE
-    try:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
-    except FileNotFoundError:
-        pass
-    meta.mkdir(parents=True, exist_ok=True)
-    try:
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        # Another run created it first: use theirs, or the two runs' fingerprints would never match.
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
-    key = secrets.token_bytes(32)
-    with os.fdopen(handle, "w", encoding="ascii") as file:
-        file.write(key.hex() + "\n")
-    return key
+def output_key(store: Store, meta: str) -> bytes:
+    """The environment's fingerprint key, created on first use (conditionally: every runner gets the same)."""
+    key = f"{meta}/{OUTPUT_KEY_FILE}"
+    found = store.get(key)
+    if found is None:
+        fresh = secrets.token_bytes(32)
+        try:
+            store.create(key, fresh.hex().encode() + b"\n", private=True)
+            return fresh
+        except AlreadyExists:
+            # Another run created it first: use theirs, or the two runs' fingerprints would never match.
+            found = store.get(key)
+    if found is None:
+        raise OrchestratorError(f"the fingerprint key {store.description}/{key} vanished while being read")
+    return bytes.fromhex(found.data.decode("ascii").strip())
 
 
 def output_prints(outputs: Mapping[str, Any], key: bytes) -> dict[str, str]:

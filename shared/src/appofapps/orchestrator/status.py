@@ -1,7 +1,7 @@
 """`appofapps status`: per stack, its last deploy (time, commit), whether it is stale, whether it drifted.
 
-Everything comes from the orchestrator's own records in the environment's meta directory; no engine runs and
-no lock is taken, so it answers even while another run holds the environment. Drift is as of the last refresh
+Everything comes from the orchestrator's own records beside the environment's state (on a shared backend: what
+every runner recorded); no engine runs and no lock is taken, so it answers even while another run holds the environment. Drift is as of the last refresh
 (``refresh-<env>``), which the records say when.
 """
 
@@ -18,9 +18,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from appofapps.engine.backend import backend_url
+from appofapps.engine.backend import Backend, backend_for
 from appofapps.orchestrator.api import Selection, plan
-from appofapps.orchestrator.locks import meta_dir
 from appofapps.orchestrator.model import OrchestratorError
 from appofapps.orchestrator.records import DeployRecords, RefreshRecords
 from appofapps.orchestrator.stale import stale_stacks
@@ -69,15 +68,15 @@ class StackStatus:
 
 
 def environment_status(
-    root: Path, environment: str, selection: Selection | None = None, *, backend: str | None = None
+    root: Path, environment: str, selection: Selection | None = None, *, backend: Backend | None = None
 ) -> list[StackStatus]:
     """The status of every selected stack, in dependency order; raises OrchestratorError on a bad estate.
 
-    ``backend`` defaults to the estate's (``PULUMI_BACKEND_URL`` or its ``.state``)."""
+    ``backend`` defaults to the environment's (``PULUMI_BACKEND_URL``, its declaration, or ``.state``)."""
     planned = plan(root, environment, selection or Selection())
-    meta = meta_dir(planned.estate.root, backend or backend_url(planned.estate.root), environment)
-    records = DeployRecords(meta / "deployed.json")
-    refreshes = RefreshRecords(meta / "refreshed.json")
+    backend = backend or backend_for(planned.estate.root, environment)
+    records = DeployRecords(backend, environment)
+    refreshes = RefreshRecords(backend, environment)
     stale = stale_stacks(records.all(), planned.full.deps, planned.graph.deps)
     rows = []
     for level in planned.levels():
