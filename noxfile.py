@@ -65,6 +65,12 @@ def bootstrap(session: nox.Session) -> None:
     estate(session, "bootstrap", *session.posargs)
 
 
+@nox.session(default=False)
+def doctor(session: nox.Session) -> None:
+    """Check this machine (tools, engine, backend, secrets, credentials, pre-commit); `-- --env local` for one."""
+    estate(session, "doctor", "--root", str(ROOT), *session.posargs)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: unit, mock-AWS and real-engine integration tests."""
@@ -94,8 +100,8 @@ OPERATIONS = {
     "deploy": "Deploy the {env} estate in dependency order, in parallel; resumes, skipping stacks already up to date.",
     "preview": "Preview every stack of the {env} estate in dependency order.",
     "refresh": "Report drift of every {env} stack; changes nothing unless `-- --apply`.",
-    "destroy": "Destroy the {env} estate in reverse dependency order.",
-    "rollback": "Redeploy one {env} project from its last good commit: `-- <project> [--to <sha>]`.",
+    "destroy": "Destroy the {env} estate in reverse dependency order (asks first; `-- --yes` without a terminal).",
+    "rollback": "Redeploy one {env} project from its last good commit: `-- <project> [--to <sha>] [--yes]`.",
     "status": "Per {env} stack: last deploy and commit, stale or not, drifted or not (no engine).",
 }
 
@@ -139,7 +145,7 @@ def policy(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def graph(session: nox.Session) -> None:
-    """Print the stack graph as Mermaid and DOT (`-- --env staging --output docs/graph` to write files)."""
+    """Print the stack graph as Mermaid and DOT (`-- --env staging --format svg` renders a picture with Graphviz)."""
     estate(session, "graph", "--root", str(ROOT), *session.posargs)
 
 
@@ -147,6 +153,18 @@ def graph(session: nox.Session) -> None:
 def move_state(session: nox.Session) -> None:
     """Copy an environment's state to another backend: `-- --env staging --to s3://bucket/prefix`."""
     estate(session, "move-state", "--root", str(ROOT), *session.posargs)
+
+
+@nox.session(default=False)
+def lock(session: nox.Session) -> None:
+    """Take an environment's lock for a workflow run whose jobs join it: `-- --env <env> [--lease S]`."""
+    estate(session, "lock", "--root", str(ROOT), *session.posargs)
+
+
+@nox.session(default=False)
+def unlock(session: nox.Session) -> None:
+    """Release an environment lock (a dead run's, or this workflow run's): `-- --env <env> [--stack S]`."""
+    estate(session, "unlock", "--root", str(ROOT), *session.posargs)
 
 
 @nox.session(default=False)

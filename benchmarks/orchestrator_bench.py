@@ -5,6 +5,8 @@
    lower bound max(longest stack, total work / P) computed from the sequential timings.
 3. Planning: discovery and ordering of a generated 500-project estate (no engine), versus one raw `pulumi up`.
 4. Policy: the one-stack deploy of (1) with the estate's policy pack (platform/policy) versus without it.
+5. State backend: the same chain of stacks on an S3 bucket (moto's server on 127.0.0.1) versus a directory:
+   a forced deploy, and a no-op rerun (every stack up to date), whose engine starts are counted.
 
 Usage: python benchmarks/orchestrator_bench.py [--stacks 6] [--workers 3] [--projects 500] [--repeat 3]
 Fixture stacks are tiny (one component, StackReference reads); each run uses its own temporary file backend.
@@ -13,15 +15,17 @@ Fixture stacks are tiny (one component, StackReference reads); each run uses its
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
@@ -96,7 +100,14 @@ POLICY_PACK = Path(__file__).resolve().parents[1] / "platform" / "policy"
 
 
 def orchestrated(
-    engine: Engine, env: dict[str, str], root: Path, workers: int, *, policy: bool = False
+    engine: Engine,
+    env: dict[str, str],
+    root: Path,
+    workers: int,
+    *,
+    policy: bool = False,
+    force: bool = True,
+    starts: list[int] | None = None,
 ) -> float:
     started = time.perf_counter()
     packs = [str(POLICY_PACK)] if policy else []
@@ -104,7 +115,7 @@ def orchestrated(
         root,
         "bench",
         RunOptions(
-            operation=Operation.DEPLOY, workers=workers, force=True, handle_signals=False, policy_packs=packs
+            operation=Operation.DEPLOY, workers=workers, force=force, handle_signals=False, policy_packs=packs
         ),
         Selection(),
         engine=engine,
@@ -114,7 +125,59 @@ def orchestrated(
     elapsed = time.perf_counter() - started
     if not report.ok:
         raise SystemExit(f"benchmark deploy failed: {report.counts()} (see {root / '.reports'})")
+    if starts is not None:
+        starts.append(report.engine_starts)
     return elapsed
+
+
+@contextlib.contextmanager
+def s3_server(engine: Engine) -> Iterator[dict[str, str]]:
+    """moto's S3 server on 127.0.0.1 with one bucket; yields the variables a run needs to use it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    credentials = {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("moto_server did not start") from None
+                time.sleep(0.1)
+        import boto3
+
+        endpoint = f"http://127.0.0.1:{port}"
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",  # noqa: S106
+        ).create_bucket(Bucket="bench-state")
+        url = f"s3://bench-state?endpoint={endpoint}&use_path_style=true&disable_https=true&region=us-east-1"
+        os.environ.update(credentials)  # the orchestrator's own bucket client reads them here
+        yield {
+            **engine.env(),
+            **credentials,
+            "PULUMI_BACKEND_URL": url,
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def median(samples: list[float]) -> float:
@@ -211,6 +274,34 @@ def main() -> int:
         plan_time = median(samples)
         print(f"  {'plan':<58} {plan_time:8.2f}s  ({len(levels)} levels, median of 3)")
 
+        chain_length = 4
+        print(f"\n5. state backend: a chain of {chain_length} stacks on S3 over loopback vs a directory")
+        chained = base / "chained"
+        previous: list[str] = []
+        for index in range(chain_length):
+            write_project(chained, f"c{index}", deps=previous)
+            previous = [f"c{index}"]
+        file_env = environment(engine, base / "state-chain")
+        with s3_server(engine) as bucket_env:
+            timings: dict[str, dict[str, float]] = {}
+            noop_starts: dict[str, list[int]] = {"file": [], "s3": []}
+            for label, env_ in (("file", file_env), ("s3", bucket_env)):
+                orchestrated(engine, env_, chained, 1)  # create the stacks and their records
+                timings[label] = {
+                    "forced": measure(
+                        f"{label}: deploy --force",
+                        args.repeat,
+                        lambda e=env_: orchestrated(engine, e, chained, 1),
+                    ),
+                    "noop": measure(
+                        f"{label}: no-op rerun (every stack up to date)",
+                        args.repeat,
+                        lambda e=env_, key=label: orchestrated(
+                            engine, e, chained, 1, force=False, starts=noop_starts[key]
+                        ),
+                    ),
+                }
+
     print("\nratios")
     print(
         f"  orchestrator / raw pulumi up, one stack:           {orch / raw:6.2f}x  ({orch - raw:+.2f}s per run)"
@@ -224,6 +315,16 @@ def main() -> int:
         f"  with policy pack / without, one stack:             {guarded / orch:6.2f}x  ({guarded - orch:+.2f}s per stack)"
     )
     print(f"  plan per project:                                   {1000 * plan_time / args.projects:6.2f} ms")
+    for kind in ("forced", "noop"):
+        extra = (timings["s3"][kind] - timings["file"][kind]) / chain_length
+        print(
+            f"  S3 / file backend, {kind + ' run':<11} per stack:        "
+            f"{timings['s3'][kind] / timings['file'][kind]:6.2f}x  ({extra:+.3f}s per stack)"
+        )
+    print(
+        f"  engine starts of a no-op rerun on S3:               {max(noop_starts['s3'])}"
+        f" (file: {max(noop_starts['file'])})"
+    )
     return 0
 
 

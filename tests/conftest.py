@@ -21,6 +21,21 @@ from appofapps.engine.bootstrap import Engine, bootstrap
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "engine_timeout", "per-test timeout (seconds) of tests that drive the real engine", default="900"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Engine tests get the larger limit; an explicit ``@pytest.mark.timeout`` still wins."""
+    engine_timeout = float(config.getini("engine_timeout"))
+    for item in items:
+        drives_engine = item.get_closest_marker("engine") or "engine" in getattr(item, "fixturenames", ())
+        if drives_engine and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(engine_timeout))
+
+
 @pytest.fixture(scope="session")
 def engine() -> Engine:
     """The pinned engine. Fails (never skips) when it cannot be provided: run `nox -s bootstrap`."""
@@ -52,7 +67,7 @@ def engine_env(engine: Engine, backend_dir: Path) -> Iterator[dict[str, str]]:
 
 S3_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's dummy credentials
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",

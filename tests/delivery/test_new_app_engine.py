@@ -113,7 +113,9 @@ def test_a_scaffolded_app_of_a_new_team_deploys_in_local(
         assert set(stack["changes"]) <= {"same"}, (name, stack["changes"])  # type: ignore[arg-type]
 
     destroyed = tmp_path / "destroy.json"
-    appofapps(repo_copy, engine_env, "destroy", "--env", "local", *SELECTION, "--report", str(destroyed))
+    appofapps(
+        repo_copy, engine_env, "destroy", "--env", "local", *SELECTION, "--yes", "--report", str(destroyed)
+    )
     assert {s["status"] for s in stacks(destroyed).values()} == {"done"}
     leftover = Path(engine_env["PULUMI_BACKEND_URL"].removeprefix("file://")) / ".pulumi" / "stacks"
     assert not list(leftover.rglob("*.json")), "destroy removes the stacks"

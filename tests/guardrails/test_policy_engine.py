@@ -91,6 +91,7 @@ def test_violating_stack_is_blocked_in_preview_and_deploy_and_nothing_is_deploye
     assert result.status is Status.FAILED
     assert {v.policy for v in result.policy_violations} == KUBERNETES_RULES
     assert result.reason == "blocked by 6 mandatory policy violation(s); nothing was changed"
+    assert result.attempts == 1 and result.retry_delays == []  # a policy failure is never retried
     assert deploy.results["after"].status is Status.SKIPPED
     assert checkpoint_resources(backend_dir, "kube") == []
     assert not rendered.exists() or not list(rendered.rglob("*.yaml"))
@@ -126,3 +127,32 @@ def test_compliant_stack_passes_and_an_advisory_level_reports_without_blocking(
     for project in ("kube", "loose"):
         assert checkpoint_resources(backend_dir, project) == []
     assert [f for d in ("rendered", "loose") for f in (tmp_path / d).rglob("*.yaml")] == []
+
+
+def test_a_preview_blocked_by_policy_exits_5_with_the_violations_in_its_json_report(
+    engine_env: dict[str, str], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from appofapps.orchestrator import documents
+
+    root = tmp_path / "estate"
+    write_pack(root)
+    write_kube_project(root, "kube", tmp_path / "rendered", compliant=False)
+    write_project(root, "after", "after", deps=["kube"])
+    console = str(Path(sys.executable).with_name("appofapps"))
+    done = subprocess.run(
+        [console, "preview", "--root", str(root), "--env", "local", "--plain", "--json"],
+        env=engine_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 5, done.stderr  # Pulumi's "policy failure"
+    report = json.loads(done.stdout)
+    documents.validate(report)
+    kube = next(s for s in report["stacks"] if s["project"] == "kube")
+    assert kube["error_kind"] == "policy"
+    assert {v["policy"] for v in kube["policy_violations"]} == KUBERNETES_RULES

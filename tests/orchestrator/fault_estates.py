@@ -82,6 +82,69 @@ def write_slow_project(
     return path
 
 
+# ---------------------------------------------------------------- a project on the fixture provider plugin
+
+PROVIDER_SOURCE = Path(__file__).with_name("fixture_provider.py")
+
+PROVIDER_PROGRAM = '''"""Fixture project {name}: resources of the fixture provider plugin, as {package} resources."""
+
+import json
+
+import pulumi
+
+for spec in json.loads({resources!r}):
+    pulumi.CustomResource(spec["type"], spec["name"], spec["props"])
+pulumi.export("value", "{name}")
+'''
+
+
+def provider_plugin(directory: Path, package: str) -> Path:
+    """A directory holding ``pulumi-resource-<package>``: the fixture provider, started as the engine starts any."""
+    directory.mkdir(parents=True, exist_ok=True)
+    launcher = directory / f"pulumi-resource-{package}"
+    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{PROVIDER_SOURCE}" "$@"\n', encoding="utf-8")
+    launcher.chmod(0o755)
+    return directory
+
+
+def write_provider_project(
+    root: Path,
+    rel: str,
+    name: str,
+    resources: list[dict[str, object]],
+    *,
+    plugins: Path,
+    package: str = "fixture",
+) -> Path:
+    """A project registering ``resources`` (``{"type", "name", "props"}``) through the fixture provider.
+
+    Writing it again with other resources is how a test changes the program between runs.
+    """
+    path = root / rel
+    path.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "name": name,
+        "runtime": {"name": "python", "options": {"virtualenv": sys.prefix}},
+        "description": f"fixture project {name} (fixture provider plugin as {package})",
+        "plugins": {
+            "providers": [{"name": package, "path": str(provider_plugin(plugins / package, package))}]
+        },
+    }
+    (path / "Pulumi.yaml").write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+    program = PROVIDER_PROGRAM.format(name=name, package=package, resources=json.dumps(resources))
+    (path / "__main__.py").write_text(program, encoding="utf-8")
+    if not (path / "Pulumi.local.yaml").exists():
+        set_config(path, name, "local", {"label": name})
+    return path
+
+
+def journal(path: Path) -> list[dict[str, object]]:
+    """The events the fixture provider wrote for one resource (nothing yet: an empty list)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
 # ---------------------------------------------------------------- driving the console command as a user would
 
 CONSOLE = Path(sys.executable).with_name("appofapps")

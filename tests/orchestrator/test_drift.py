@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RunOptions, Selection, Status, run
 from appofapps.orchestrator.progress import PlainProgress
@@ -99,7 +100,7 @@ def test_refresh_reports_drift_and_changes_nothing_unless_asked(
         assert drifted.drift[0].urn.endswith("::managed")
     assert managed.read_text() == "edited by hand"
     assert state_content(backend_dir) == "as declared"
-    [status] = environment_status(root, "local", backend=engine_env["PULUMI_BACKEND_URL"])
+    [status] = environment_status(root, "local", backend=backend_for(root, "local", engine_env))
     assert status.drifted is True and status.drift_text().startswith("DRIFTED: 1 resource(s) (refresh ")
 
     accepted = refresh(engine, engine_env, root, apply_refresh=True).results["files"]

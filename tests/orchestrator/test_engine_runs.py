@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
+from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, OrchestratorError, RunOptions, RunReport, Selection, Status, run
 from appofapps.orchestrator.audit import AuditTrail
@@ -122,7 +123,7 @@ def test_failure_skips_exactly_its_dependents_and_a_rerun_resumes(
     assert failed.error_kind == "program" and failed.attempts == 1  # program errors never retry
     assert "fixture b was told to fail" in failed.reason
     assert "organization/b/local" in report.results["c"].reason
-    trail = AuditTrail.of(root, engine_env["PULUMI_BACKEND_URL"], ENV)
+    trail = AuditTrail.of(backend_for(root, ENV, engine_env), ENV)
     first_run = {e["project"]: e["result"] for e in trail.verify()}
     assert first_run == {"a": "done", "b": "failed", "c": "skipped", "d": "done"}
 
@@ -203,7 +204,7 @@ def test_the_environment_lock_refuses_a_second_run_and_ctrl_c_leaves_no_lock(
             timeout=120,
             check=False,
         )
-        assert second.returncode == 3
+        assert second.returncode == 75  # locked: try again later
         assert f"pid {first.pid}" in second.stderr and "is locked by" in second.stderr
 
         # Wait until the slow stack's engine really runs, then interrupt as a terminal would.
@@ -224,7 +225,7 @@ def test_the_environment_lock_refuses_a_second_run_and_ctrl_c_leaves_no_lock(
     assert stacks["slow"]["lock"] == "stack lock released"
     assert stacks["after"]["status"] in ("skipped", "not-started")
     audited = {
-        e["project"]: e["result"] for e in AuditTrail.of(root, engine_env["PULUMI_BACKEND_URL"], ENV).verify()
+        e["project"]: e["result"] for e in AuditTrail.of(backend_for(root, ENV, engine_env), ENV).verify()
     }
     assert audited == {"slow": "interrupted", "after": stacks["after"]["status"]}
     assert "no new stack starts" in out
@@ -249,7 +250,8 @@ def test_a_secret_config_value_appears_in_no_output_report_or_log(
     seen = []
     for command in ("preview", "deploy", "refresh", "deploy", "destroy"):
         done = subprocess.run(
-            [str(CONSOLE), command, "--root", str(root), "--env", ENV, "--plain"],
+            [str(CONSOLE), command, "--root", str(root), "--env", ENV, "--plain"]
+            + (["--yes"] if command == "destroy" else []),
             env=engine_env,
             capture_output=True,
             text=True,

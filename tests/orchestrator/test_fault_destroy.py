@@ -28,9 +28,9 @@ def test_a_destroy_that_failed_midway_completes_when_rerun_and_leaves_nothing(
 
     marker.touch()  # base's provider now fails its next delete, after top is already gone
     first_report = tmp_path / "destroy-1.json"
-    failed = console(root, engine_env, "destroy", "--report", str(first_report))
+    failed = console(root, engine_env, "destroy", "--yes", "--report", str(first_report))
     out = failed.stdout + failed.stderr
-    assert failed.returncode == 1, out
+    assert failed.returncode == 4, out  # a resource error (Pulumi's code)
     stacks = {s["project"]: s for s in json.loads(first_report.read_text(encoding="utf-8"))["stacks"]}
     assert stacks["top"]["status"] == "done" and stacks["top"]["changes"].get("delete") == 2
     assert stacks["base"]["status"] == "failed"
@@ -40,7 +40,7 @@ def test_a_destroy_that_failed_midway_completes_when_rerun_and_leaves_nothing(
     assert not marker.exists(), "the provider never attempted the delete"
 
     second_report = tmp_path / "destroy-2.json"
-    rerun = console(root, engine_env, "destroy", "--report", str(second_report))
+    rerun = console(root, engine_env, "destroy", "--yes", "--report", str(second_report))
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     stacks = {s["project"]: s for s in json.loads(second_report.read_text(encoding="utf-8"))["stacks"]}
     assert stacks["top"]["status"] == "absent"

@@ -60,7 +60,7 @@ def test_a_killed_deploy_is_found_reported_by_urn_and_converges_on_rerun(
     report_file = tmp_path / "refused.json"
     refused = console(root, engine_env, "deploy", "--report", str(report_file))
     out = refused.stdout + refused.stderr
-    assert refused.returncode == 1, out
+    assert refused.returncode == 4, out
     assert "took over the local environment lock of a run that no longer runs" in out, out
     assert f"pid {first.pid} since" in out
     assert "organization/slow/local: removed the stack lock of an engine that no longer runs" in out

@@ -79,7 +79,7 @@ def test_a_truncated_checkpoint_is_refused_with_its_backups_and_the_printed_step
     report_file = tmp_path / "refused.json"
     refused = console(root, engine_env, "deploy", "--report", str(report_file))
     out = refused.stdout + refused.stderr
-    assert refused.returncode == 1, out
+    assert refused.returncode == 4, out
     assert f"the checkpoint of organization/a/local is damaged and was not used: {checkpoint}" in out
     [backup] = (backend_dir / ".pulumi" / "backups" / "a" / "local").glob("local.*.json")
     assert "backups of this stack, newest first:" in out and str(backup) in out

@@ -61,7 +61,9 @@ def test_move_copies_every_stack_with_its_secrets_and_the_target_needs_no_change
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     before = {p: p.read_bytes() for p in source.rglob("*") if p.is_file()}
 
-    moved = console(env, "move-state", "--root", str(root), "--env", "local", "--to", target.as_uri())
+    moved = console(
+        env, "move-state", "--yes", "--root", str(root), "--env", "local", "--to", target.as_uri()
+    )
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert "moved 2 stack(s) of local" in moved.stdout
     assert canary not in moved.stdout + moved.stderr
@@ -80,7 +82,9 @@ def test_move_copies_every_stack_with_its_secrets_and_the_target_needs_no_change
         assert set(preview.change_summary) == {"same"}, (name, preview.change_summary)
 
     # A rerun resumes: identical stacks are recognised, nothing is copied twice.
-    again = console(env, "move-state", "--root", str(root), "--env", "local", "--to", target.as_uri())
+    again = console(
+        env, "move-state", "--yes", "--root", str(root), "--env", "local", "--to", target.as_uri()
+    )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "moved 0 stack(s)" in again.stdout and "2 already there" in again.stdout
 
@@ -104,10 +108,12 @@ def test_move_refuses_a_target_stack_that_differs_and_names_it(engine: Engine, t
         pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir.parent)),
     )
     auto.Stack.create("organization/a/local", workspace)
-    refused = console(env, "move-state", "--root", str(root), "--env", "local", "--to", target.as_uri())
+    refused = console(
+        env, "move-state", "--yes", "--root", str(root), "--env", "local", "--to", target.as_uri()
+    )
     assert refused.returncode == 1
     assert (
         "organization/a/local already exists" in refused.stderr and "refusing to overwrite" in refused.stderr
     )
-    same = console(env, "move-state", "--root", str(root), "--env", "local", "--to", source.as_uri())
+    same = console(env, "move-state", "--yes", "--root", str(root), "--env", "local", "--to", source.as_uri())
     assert same.returncode == 1 and "nothing to move" in same.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appofapps.engine.backend import environment_env
+from appofapps.engine.backend import backend_for, environment_env
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator.audit import AuditTrail
 from appofapps.orchestrator.locks import Holder, meta_dir
@@ -37,9 +37,9 @@ def test_a_wrong_passphrase_is_refused_before_the_lock_and_changes_nothing(
     root = tmp_path / "estate"
     project = write_project(root, "app", "app")
 
-    def console(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    def console(command: str, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(CONSOLE), command, "--root", str(root), "--env", "local", "--plain"],
+            [str(CONSOLE), command, "--root", str(root), "--env", "local", "--plain", *extra],
             env=env,
             capture_output=True,
             text=True,
@@ -51,18 +51,19 @@ def test_a_wrong_passphrase_is_refused_before_the_lock_and_changes_nothing(
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert "encryptionsalt" in (project / "Pulumi.local.yaml").read_text()
     backend = engine_env["PULUMI_BACKEND_URL"]
-    trail = AuditTrail.of(root, backend, "local")
+    trail = AuditTrail.of(backend_for(root, "local", engine_env), "local")
     state_before = digest(backend_dir / ".pulumi")
     audit_before = trail.verify()
     reports_before = sorted((root / ".reports").rglob("*"))
 
-    # Someone else holds the environment: a refusal for the passphrase (2), not for the lock (3), proves the
+    # Someone else holds the environment: a refusal for the passphrase (3), not for the lock (75), proves the
     # passphrase was checked before any attempt to take the lock.
     lock = meta_dir(root, backend, "local") / "lock.json"
-    lock.write_text(json.dumps(asdict(Holder.me(backend, "local", "another deploy"))), encoding="utf-8")
+    holder = Holder.me(backend, "local", "another deploy", "another-run").renewed(600)
+    lock.write_text(json.dumps(asdict(holder)), encoding="utf-8")
     wrong = {**engine_env, "PULUMI_CONFIG_PASSPHRASE": "not-the-passphrase"}
     refused = console("deploy", wrong)
-    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.returncode == 3, refused.stdout + refused.stderr
     assert "incorrect passphrase" in refused.stderr and f"  {project / 'Pulumi.local.yaml'}" in refused.stderr
     assert "no lock was taken" in refused.stderr and "locked by" not in refused.stderr
     lock.unlink()
@@ -73,8 +74,8 @@ def test_a_wrong_passphrase_is_refused_before_the_lock_and_changes_nothing(
     from_file["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(phrase_file)
     assert environment_env(root, "local", from_file).get("PULUMI_CONFIG_PASSPHRASE") is None
     for command in ("preview", "destroy"):
-        refused = console(command, from_file)
-        assert refused.returncode == 2, refused.stdout + refused.stderr
+        refused = console(command, from_file, *(["--yes"] if command == "destroy" else []))
+        assert refused.returncode == 3, refused.stdout + refused.stderr
         assert "incorrect passphrase" in refused.stderr
 
     assert not lock.exists()

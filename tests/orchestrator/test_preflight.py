@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from appofapps.credentials import StaticCredentialsRefused, refuse_static_keys_in_ci
 from appofapps.engine.passphrase import PassphraseError, PassphraseStack, check, read_passphrase
 from appofapps.orchestrator import plan
+from appofapps.orchestrator.discovery import discover
 from appofapps.orchestrator.preflight import PreflightError, preflight
 
 from .estates import write_project
@@ -97,17 +98,35 @@ def test_preflight_names_every_stack_the_passphrase_does_not_open(tmp_path: Path
 
 
 STATIC = {"AWS_ACCESS_KEY_ID": "AKIA-in-a-test", "AWS_SECRET_ACCESS_KEY": "secret-in-a-test"}
+# Every cloud environment the estate has, and one nobody listed anywhere: all of them are protected.
+CLOUD_ENVIRONMENTS = [env for env in discover(REPO_ROOT).environments if env != "local"] + ["qa"]
 
 
+def test_the_estate_has_cloud_environments_to_protect() -> None:
+    assert {"staging", "production"} <= set(CLOUD_ENVIRONMENTS)
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        pytest.param({}, id="keys-alone"),
+        # The AWS SDKs take keys from the environment before assuming any role: a role beside them is unused.
+        pytest.param({"AWS_ROLE_ARN": "arn:aws:iam::111111111111:role/deploy"}, id="keys-and-role-arn"),
+        pytest.param(
+            {"AWS_ROLE_ARN": "arn:aws:iam::111111111111:role/deploy", "AWS_WEB_IDENTITY_TOKEN_FILE": "/t"},
+            id="keys-and-oidc-role",
+        ),
+    ],
+)
 @pytest.mark.parametrize("flag", [{"CI": "true"}, {"GITHUB_ACTIONS": "true"}, {"CI": "1"}])
-@pytest.mark.parametrize("environment", ["staging", "production"])
-def test_static_aws_keys_in_ci_are_refused_for_cloud_environments(
-    environment: str, flag: dict[str, str]
+@pytest.mark.parametrize("environment", CLOUD_ENVIRONMENTS)
+def test_static_aws_keys_in_ci_are_refused_for_every_cloud_environment_even_beside_a_role(
+    environment: str, flag: dict[str, str], role: dict[str, str]
 ) -> None:
     with pytest.raises(
         StaticCredentialsRefused, match=rf"refusing to run '{environment}' in CI with static AWS"
     ):
-        refuse_static_keys_in_ci(environment, {**STATIC, **flag})
+        refuse_static_keys_in_ci(environment, {**STATIC, **role, **flag})
 
 
 @pytest.mark.parametrize(
@@ -115,7 +134,6 @@ def test_static_aws_keys_in_ci_are_refused_for_cloud_environments(
     [
         pytest.param({**STATIC}, id="not-ci"),
         pytest.param({**STATIC, "CI": "true", "AWS_SESSION_TOKEN": "t"}, id="assumed-role-keys"),
-        pytest.param({**STATIC, "CI": "true", "AWS_ROLE_ARN": "arn"}, id="role-arn"),
         pytest.param({"CI": "true", "AWS_WEB_IDENTITY_TOKEN_FILE": "/t", "AWS_ROLE_ARN": "arn"}, id="oidc"),
         pytest.param({"CI": "false", **STATIC}, id="ci-false"),
     ],
@@ -132,7 +150,7 @@ def test_preflight_refuses_static_keys_with_the_documented_way(tmp_path: Path) -
     write_project(tmp_path, "p", "p", environments=("staging",))
     planned = plan(tmp_path, "staging")
     with pytest.raises(PreflightError, match=r"static AWS keys .* assume a role through OIDC"):
-        preflight(planned.estate, planned.graph, {**STATIC, "CI": "true"})
+        preflight(planned.estate, planned.graph, {**STATIC, "CI": "true", "AWS_ROLE_ARN": "arn"})
 
 
 def test_a_new_passphrase_stack_outside_local_needs_a_passphrase_before_anything_runs(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
+from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
 from appofapps.orchestrator.audit import AuditTrail
@@ -171,7 +172,7 @@ def test_a_bad_change_is_rolled_back_to_the_outputs_and_manifests_of_the_good_on
     assert "--only api" in done.advice()
 
     # The audit trail records the commit deployed, from a clean tree: a later rollback can start from it.
-    last = AuditTrail.of(repo, engine_env["PULUMI_BACKEND_URL"], "local").verify()[-1]
+    last = AuditTrail.of(backend_for(repo, "local", engine_env), "local").verify()[-1]
     assert (last["operation"], last["project"], last["git_sha"], last["dirty"], last["result"]) == (
         "rollback",
         "web",

@@ -87,7 +87,9 @@ def test_a_changed_output_makes_its_consumer_stale_until_cascade_redeploys_it(
     first = orchestrate(engine, engine_env, root, Operation.DEPLOY)
     assert first.ok and first.stale == [], first.results
     meta = Path(engine_env["PULUMI_BACKEND_URL"].removeprefix("file://")) / ".appofapps" / "local"
-    records = json.loads((meta / "deployed.json").read_text(encoding="utf-8"))
+    records = {
+        path.stem: json.loads(path.read_text(encoding="utf-8")) for path in (meta / "deployed").iterdir()
+    }
     assert sorted(records["a"]["outputs"]) == ["label", "token", "value"]
     assert canary not in json.dumps(records), "a secret output is fingerprinted, never stored"
     before = status(engine_env, root)
@@ -107,7 +109,7 @@ def test_a_changed_output_makes_its_consumer_stale_until_cascade_redeploys_it(
     stale = status(engine_env, root)
     assert stale["b"]["stale"] == {"a": ["label"]} and stale["a"]["stale"] == {}
     assert stale["a"]["git_dirty"] is True, "a was deployed from an edited tree"
-    assert "a-renamed" not in (meta / "deployed.json").read_text(encoding="utf-8")
+    assert "a-renamed" not in (meta / "deployed" / "a.json").read_text(encoding="utf-8")
 
     cascaded = orchestrate(engine, engine_env, root, Operation.DEPLOY, "a", cascade=True)
     assert cascaded.ok and cascaded.stale == []

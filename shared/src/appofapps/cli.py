@@ -7,9 +7,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import shtab
+
 from appofapps.credentials import scan_repository
 from appofapps.delivery.commands import add_commands as add_delivery_commands
+from appofapps.doctor import add_doctor_command
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
+from appofapps.orchestrator import exit_codes
 from appofapps.orchestrator.check_commands import add_check_commands
 from appofapps.orchestrator.commands import add_commands
 
@@ -35,8 +39,19 @@ def _scan_credentials(args: argparse.Namespace) -> int:
     return 0
 
 
+def _completion(args: argparse.Namespace) -> int:
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="appofapps", description=__doc__)
+    epilog = f"exit codes (Pulumi's where the meaning is the same):\n{exit_codes.describe()}"
+    parser = argparse.ArgumentParser(
+        prog="appofapps",
+        description=__doc__,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("bootstrap", help="provide the pinned Pulumi engine").set_defaults(run=_bootstrap)
     scan = commands.add_parser("scan-credentials", help="find credentials in the files git tracks")
@@ -45,11 +60,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(commands)
     add_check_commands(commands)
     add_delivery_commands(commands)
+    add_doctor_command(commands)
+    completion = commands.add_parser(
+        "completion",
+        help='print a shell completion script: `eval "$(appofapps completion bash)"` (see the README)',
+    )
+    completion.add_argument("shell", choices=shtab.SUPPORTED_SHELLS)
+    completion.set_defaults(run=_completion)
+    for sub in commands.choices.values():
+        # Every command's --help ends with the same table.
+        sub.epilog = epilog
+        sub.formatter_class = argparse.RawDescriptionHelpFormatter
+        for action in sub._actions:
+            if action.dest in ("root", "output", "report", "summary_markdown"):
+                action.complete = shtab.DIRECTORY if action.dest == "root" else shtab.FILE  # type: ignore[attr-defined]
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # to print a command line that can be pasted
     result: int = args.run(args)
     return result
 

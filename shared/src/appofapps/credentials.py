@@ -24,8 +24,8 @@ from appofapps.engine.backend import LOCAL_ENVIRONMENT
 
 # Set by every common CI system (GitHub Actions, GitLab, Buildkite, CircleCI...); GitHub's own flag as well.
 CI_FLAGS = ("CI", "GITHUB_ACTIONS")
-# Present when the keys are temporary ones from an assumed role (or the SDK will assume one itself).
-ROLE_VARIABLES = ("AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN")
+# Temporary keys from an assumed role always come with a session token; long-lived keys never do.
+SESSION_TOKEN = "AWS_SESSION_TOKEN"  # noqa: S105 - the variable's name, not a token
 MAX_SCANNED_BYTES = 2_000_000
 
 
@@ -38,9 +38,13 @@ def in_ci(env: Mapping[str, str]) -> bool:
 
 
 def static_aws_keys(env: Mapping[str, str]) -> bool:
-    """Whether ``env`` holds an access key pair that no role assumption stands behind."""
+    """Whether ``env`` holds a long-lived access key pair (one without a session token).
+
+    A role configured beside them (``AWS_ROLE_ARN``, ``AWS_WEB_IDENTITY_TOKEN_FILE``) changes nothing: the AWS
+    SDKs take keys from the environment before they assume any role, so the static keys are what would be used.
+    """
     has_keys = bool(env.get("AWS_ACCESS_KEY_ID")) and bool(env.get("AWS_SECRET_ACCESS_KEY"))
-    return has_keys and not any(env.get(variable) for variable in ROLE_VARIABLES)
+    return has_keys and not env.get(SESSION_TOKEN)
 
 
 def refuse_static_keys_in_ci(environment: str, env: Mapping[str, str]) -> None:
@@ -49,8 +53,8 @@ def refuse_static_keys_in_ci(environment: str, env: Mapping[str, str]) -> None:
         return
     raise StaticCredentialsRefused(
         f"refusing to run {environment!r} in CI with static AWS keys (AWS_ACCESS_KEY_ID and "
-        "AWS_SECRET_ACCESS_KEY without AWS_SESSION_TOKEN, AWS_WEB_IDENTITY_TOKEN_FILE or AWS_ROLE_ARN). "
-        "CI must assume a role through OIDC (the documented way: a deploy role trusting the CI provider's "
+        "AWS_SECRET_ACCESS_KEY without AWS_SESSION_TOKEN; a role configured beside them is not used, because "
+        "the AWS SDKs take the keys first). CI must assume a role through OIDC (the documented way: a deploy role trusting the CI provider's "
         "OIDC issuer for this repository, assumed with the job's id-token) and the long-lived keys must be "
         "removed from the CI secrets."
     )

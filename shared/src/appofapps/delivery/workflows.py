@@ -2,7 +2,10 @@
 
 Each job runs the orchestrator for its one stack (``nox -s deploy-<env> -- --only <project>``) with the
 environment's OIDC role, so stacks of one level deploy on parallel runners and a failure stops exactly its
-dependents. The output is deterministic (sorted), so the committed file can be checked against the graph.
+dependents. All jobs are one run: they carry the workflow run's id (``APPOFAPPS_RUN_ID``), a first job takes
+the environment lock in the backend for that run, every stack job joins it (and renews its lease), and a last
+job releases it whatever happened; another workflow run finds the lock held and is refused at its first job.
+The output is deterministic (sorted), so the committed file can be checked against the graph.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ WORKFLOWS_DIR = Path(".github") / "workflows"
 CHECKOUT = "actions/checkout@v5.0.0"
 SETUP = "./.github/actions/setup-estate"
 RUNNER = "ubuntu-24.04"
+LOCK_JOB, UNLOCK_JOB = "lock", "unlock"
+# Long enough for the queue between two jobs of the run; each stack job renews it while it works.
+LOCK_LEASE_SECONDS = 3600
 
 
 def workflow_path(environment: str) -> Path:
@@ -57,22 +63,53 @@ def render(root: Path, environment: str) -> str:
         "concurrency:",
         f"  group: estate-{environment}",
         "  cancel-in-progress: false",
+        "env:",
+        "  # Every job of this run joins the one environment lock its first job takes.",
+        "  APPOFAPPS_RUN_ID: ${{ github.run_id }}-${{ github.run_attempt }}",
         "jobs:",
+        *_job(
+            LOCK_JOB,
+            f"lock {environment} for this run",
+            [],
+            environment,
+            f"lock -- --env {environment} --lease {LOCK_LEASE_SECONDS}",
+        ),
     ]
     for project in (name for level in graph.levels() for name in level):
-        needs = sorted(ids[dep] for dep in graph.deps[project])
-        lines += [
-            f"  {ids[project]}:",
-            f"    name: {graph.stack(project)}",
-            *([f"    needs: [{', '.join(needs)}]"] if needs else []),
-            f"    runs-on: {RUNNER}",
-            f"    environment: {environment}",
-            "    timeout-minutes: 60",
-            "    steps:",
-            f"      - uses: {CHECKOUT}",
-            f"      - uses: {SETUP}",
-            "        with:",
-            f"          aws-role: ${{{{ vars.{role_variable(environment)} }}}}",
-            f"      - run: python3 -m nox -s deploy-{environment} -- --only {project} --plain",
-        ]
+        needs = sorted(ids[dep] for dep in graph.deps[project]) or [LOCK_JOB]
+        lines += _job(
+            ids[project],
+            graph.stack(project),
+            needs,
+            environment,
+            f"deploy-{environment} -- --only {project} --plain",
+        )
+    lines += _job(
+        UNLOCK_JOB,
+        f"release the {environment} lock of this run",
+        sorted([LOCK_JOB, *ids.values()]),
+        environment,
+        f"unlock -- --env {environment}",
+        always=True,
+    )
     return "\n".join(lines) + "\n"
+
+
+def _job(
+    job: str, name: str, needs: list[str], environment: str, session: str, *, always: bool = False
+) -> list[str]:
+    return [
+        f"  {job}:",
+        f"    name: {name}",
+        *([f"    needs: [{', '.join(needs)}]"] if needs else []),
+        *(["    if: ${{ always() }}"] if always else []),
+        f"    runs-on: {RUNNER}",
+        f"    environment: {environment}",
+        "    timeout-minutes: 60",
+        "    steps:",
+        f"      - uses: {CHECKOUT}",
+        f"      - uses: {SETUP}",
+        "        with:",
+        f"          aws-role: ${{{{ vars.{role_variable(environment)} }}}}",
+        f"      - run: python3 -m nox -s {session}",
+    ]

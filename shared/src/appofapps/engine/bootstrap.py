@@ -42,6 +42,8 @@ CLIPBOARD_REPLACE = (
     "github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e"
 )
 RELEASES = "https://get.pulumi.com/releases"
+# A mirror of get.pulumi.com/releases (same layout) may stand in; the pinned sums are checked all the same.
+RELEASES_VARIABLE = "APPOFAPPS_PULUMI_RELEASES"
 # Scripts the release tarball ships beside the language host; in the sdk module zip they lose their modes.
 HELPER_SCRIPTS = {
     "pulumi-language-python-exec": "python/cmd/pulumi-language-python-exec",
@@ -56,6 +58,10 @@ class BootstrapError(RuntimeError):
 
 class EngineMismatch(BootstrapError):
     """The CLI or plugin in use is not the pinned version."""
+
+
+class ChecksumMismatch(BootstrapError):
+    """A downloaded release file differs from the SHA-256 pinned for it: it is refused, never unpacked."""
 
 
 def _stderr(message: str) -> None:
@@ -155,18 +161,75 @@ def _download(url: str, dest: Path, log: Log, timeout: float = 15.0) -> bool:
     return True
 
 
-def _install_official_cli(version: str, bin_dir: Path, log: Log) -> bool:
+def releases_url() -> str:
+    return os.environ.get(RELEASES_VARIABLE, RELEASES).rstrip("/")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_verified(url: str, dest: Path, pins: EnginePins, log: Log) -> bool:
+    """Download ``url`` to ``dest`` and prove it is the file pinned in pyproject.toml.
+
+    False (logged) when no sum is pinned for it or the site is unreachable: the caller builds from Go modules
+    instead, whose go.sum the Go checksum database verifies. A file that arrives and differs from its pin raises
+    ChecksumMismatch and is deleted: a tampered release must stop the bootstrap, not fall through quietly.
+    """
+    name = url.rpartition("/")[2]
+    expected = pins.sha256.get(name)
+    if not expected:
+        log(
+            f"not using the official {name}: no SHA-256 pinned for it in pyproject.toml "
+            "[tool.appofapps.engine.sha256] (copy it from Pulumi's published checksums file to use the download)"
+        )
+        return False
+    if not _download(url, dest, log):
+        return False
+    actual = sha256_of(dest)
+    if actual != expected:
+        dest.unlink(missing_ok=True)
+        raise ChecksumMismatch(
+            f"refusing {url}: its SHA-256 is {actual}, but pyproject.toml [tool.appofapps.engine.sha256] pins "
+            f"{expected} for {name}. The file was deleted unused. If Pulumi republished it, check their checksums "
+            "file and update the pin; otherwise something between you and the release altered it."
+        )
+    log(f"{name}: SHA-256 matches the pin")
+    return True
+
+
+def _install_official_cli(version: str, bin_dir: Path, log: Log, pins: EnginePins | None = None) -> bool:
     system, arch = _platform_tag()
-    url = f"{RELEASES}/sdk/pulumi-v{version}-{system}-{arch}.tar.gz"
+    url = f"{releases_url()}/sdk/pulumi-v{version}-{system}-{arch}.tar.gz"
     log(f"trying the official release {url}")
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "pulumi.tar.gz"
-        if not _download(url, archive, log):
+        if not fetch_verified(url, archive, pins or EnginePins.load(), log):
             return False
         with tarfile.open(archive) as tar:
             tar.extractall(tmp, filter="data")
         shutil.copytree(Path(tmp) / "pulumi", bin_dir, dirs_exist_ok=True)
     return True
+
+
+def _official_plugin(pins: EnginePins, out_dir: Path, log: Log) -> Path | None:
+    """The Kubernetes plugin binary from its official tarball, verified against its pin; None if unavailable."""
+    system, arch = _platform_tag()
+    arch = {"x64": "amd64"}.get(arch, arch)  # plugin tarballs say amd64 where CLI tarballs say x64
+    url = f"{releases_url()}/plugins/pulumi-resource-kubernetes-v{pins.kubernetes}-{system}-{arch}.tar.gz"
+    log(f"trying the official plugin download {url}")
+    archive = out_dir / "plugin.tar.gz"
+    if not fetch_verified(url, archive, pins, log):
+        return None
+    with tarfile.open(archive) as tar:
+        tar.extractall(out_dir, filter="data")
+    archive.unlink()
+    binary = out_dir / "pulumi-resource-kubernetes"
+    return binary if binary.is_file() else None
 
 
 def _check_go(log: Log) -> dict[str, str]:
@@ -275,17 +338,30 @@ def _build_cli(pins: EnginePins, bin_dir: Path, log: Log) -> None:
             target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
+def _cli_slot(version: str) -> Path:
+    # Keyed by version and by the source of our own language host, so a fix to it rebuilds the engine.
+    return cache_root() / "engine" / f"pulumi-v{version}-{_wrapper_digest('python-host')}"
+
+
+def locate_cli(pins: EnginePins, log: Log = _stderr) -> tuple[Path, str] | None:
+    """The pinned CLI already on this machine (PATH, then the cache) and where it is; None: none is. Builds nothing."""
+    on_path = _from_path(pins.pulumi, log)
+    if on_path:
+        return on_path, "PATH"
+    bin_dir = _cli_slot(pins.pulumi) / "bin"
+    if _usable_dir(bin_dir, pins.pulumi):
+        return bin_dir, "cache"
+    return None
+
+
 def ensure_cli(pins: EnginePins, log: Log = _stderr) -> tuple[Path, str]:
     """The bin directory of a pulumi CLI at the pinned version, and where it came from."""
     version = pins.pulumi
-    on_path = _from_path(version, log)
-    if on_path:
-        return on_path, "PATH"
-    # Keyed by version and by the source of our own language host, so a fix to it rebuilds the engine.
-    slot = cache_root() / "engine" / f"pulumi-v{version}-{_wrapper_digest('python-host')}"
+    found = locate_cli(pins, log)
+    if found:
+        return found
+    slot = _cli_slot(version)
     bin_dir = slot / "bin"
-    if _usable_dir(bin_dir, version):
-        return bin_dir, "cache"
     if bin_dir.exists():
         log(f"discarding an incomplete or mismatched engine in {bin_dir}")
         shutil.rmtree(bin_dir)
@@ -293,7 +369,7 @@ def ensure_cli(pins: EnginePins, log: Log = _stderr) -> tuple[Path, str]:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     source = "official release"
-    if not _install_official_cli(version, staging, log):
+    if not _install_official_cli(version, staging, log, pins):
         source = "built from Go modules"
         _build_cli(pins, staging, log)
     actual = cli_version(staging / "pulumi")
@@ -378,25 +454,17 @@ def ensure_kubernetes_plugin(pins: EnginePins, bin_dir: Path, log: Log = _stderr
     binary = slot / "pulumi-resource-kubernetes"
     source = "cache"
     if not binary.is_file():
-        log(f"trying the official plugin download for kubernetes {pins.kubernetes}")
-        official = subprocess.run(
-            [str(pulumi), "plugin", "install", "resource", "kubernetes", pins.kubernetes],
-            env={**env, "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "false"},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if official.returncode == 0:
-            return "official download"
-        log("official plugin download unreachable: " + (official.stderr.strip().splitlines() or ["?"])[-1])
         partial = slot.with_name(slot.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        _build_kubernetes(pins, partial, log)
+        # Downloaded by us, not by `pulumi plugin install`, so the file is checked against its pinned sum.
+        if _official_plugin(pins, partial, log) is not None:
+            source = "official download"
+        else:
+            _build_kubernetes(pins, partial, log)
+            source = "built from Go modules"
         shutil.rmtree(slot, ignore_errors=True)
         partial.rename(slot)
-        source = "built from Go modules"
     log(f"installing kubernetes {pins.kubernetes} from {binary}")
     _run(
         [str(pulumi), "plugin", "install", "resource", "kubernetes", pins.kubernetes, "--file", str(binary)],
@@ -408,15 +476,15 @@ def ensure_kubernetes_plugin(pins: EnginePins, bin_dir: Path, log: Log = _stderr
 # ---------------------------------------------------------------- verification and the entry point
 
 
-def verify(engine: Engine) -> None:
-    """Refuse an engine whose CLI or Kubernetes plugin differs from the pins."""
+def verify(engine: Engine, env: dict[str, str] | None = None) -> None:
+    """Refuse an engine whose CLI or Kubernetes plugin differs from the pins (``env``: where plugins are found)."""
     actual = cli_version(engine.pulumi)
     if actual != engine.pulumi_version:
         raise EngineMismatch(
             f"{engine.pulumi} reports {actual!r} but the estate pins {engine.pulumi_version} "
             "(pyproject.toml [tool.appofapps.engine]); run `nox -s bootstrap`"
         )
-    plugins = installed_plugins(engine.env(), engine.pulumi)
+    plugins = installed_plugins(env or engine.env(), engine.pulumi)
     if not _has_plugin(plugins, "kubernetes", engine.kubernetes_version):
         found = sorted(
             str(p.get("version"))

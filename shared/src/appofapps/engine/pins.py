@@ -8,7 +8,7 @@ exactly that plugin version.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -39,6 +39,8 @@ class EnginePins:
     """Go module path of the Kubernetes provider, for building it where no download is reachable."""
     kubernetes_module_version: str
     """Go module (pseudo-)version of that provider source."""
+    sha256: dict[str, str] = field(default_factory=dict)
+    """Release file name -> SHA-256 hex digest, for the official downloads (``[tool.appofapps.engine.sha256]``)."""
 
     @classmethod
     def load(cls, root: Path | None = None) -> EnginePins:
@@ -57,6 +59,7 @@ class EnginePins:
                 kubernetes=kubernetes,
                 kubernetes_module=str(engine["kubernetes-provider-module"]),
                 kubernetes_module_version=str(engine["kubernetes-provider-pseudo-version"]),
+                sha256={str(k): str(v).lower() for k, v in (engine.get("sha256") or {}).items()},
             )
         except KeyError as error:
             raise PinError(f"{pyproject}: [tool.appofapps.engine] lacks key {error.args[0]!r}") from error

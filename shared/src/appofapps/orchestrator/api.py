@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appofapps.engine.backend import backend_for, environment_env
-from appofapps.engine.bootstrap import Engine, bootstrap, cache_root
+from appofapps.engine.bootstrap import Engine, bootstrap, cache_root, verify
 from appofapps.orchestrator import estate_lint, output_contracts, writes
 from appofapps.orchestrator.changes import Changes, changed_graph, detect
 from appofapps.orchestrator.cloud_access import check_cloud_access, require_shared_backend
@@ -195,6 +195,8 @@ def prepare(
     environment = planned.graph.environment
     refuse_unordered(planned)
     engine_env = engine.env(base_env)
+    # A CLI or Kubernetes plugin other than the pinned ones is refused here, before any lock or engine run.
+    verify(engine, engine_env)
     backend = backend_for(planned.estate.root, environment, engine_env)
     # Before anything is created or locked in it: the backend is shared (or knowingly not), reachable,
     # writable, and the credentials and KMS keys it needs are there.

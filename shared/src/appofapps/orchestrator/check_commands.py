@@ -12,9 +12,9 @@ from typing import Any
 
 from appofapps.engine.backend import backend_for, environment_env
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
-from appofapps.orchestrator import estate_lint, output_contracts
+from appofapps.orchestrator import documents, estate_lint, output_contracts
 from appofapps.orchestrator.api import plan
-from appofapps.orchestrator.commands import EXIT_INVALID, _common, _observed, _selection
+from appofapps.orchestrator.commands import EXIT_INVALID, _common, _json_flag, _observed, _selection, refused
 from appofapps.orchestrator.model import OrchestratorError
 
 
@@ -34,10 +34,25 @@ def _contracts(args: argparse.Namespace) -> int:
         seen = None if env is None else _observed(planned)
     except (OrchestratorError, BootstrapError) as error:
         print(f"contracts {args.env}: cannot check:\n{error}", file=sys.stderr)
-        return EXIT_INVALID
+        return refused(error)
     failed = bool(report.problems or (seen is not None and seen.mismatches))
     text = report.text() + ("\n" + "\n".join(seen.lines()) if seen is not None else "")
-    print(text, file=sys.stderr if failed else sys.stdout)
+    if args.json:
+        print(text, file=sys.stderr)
+        documents.emit(
+            "contracts",
+            {
+                "environment": report.environment,
+                "ok": not failed,
+                "checked": report.checked,
+                "deployed": report.deployed,
+                "unchecked": report.unchecked,
+                "problems": report.problems,
+                "observed_mismatches": seen.mismatches if seen is not None else None,
+            },
+        )
+    else:
+        print(text, file=sys.stderr if failed else sys.stdout)
     return EXIT_INVALID if failed else 0
 
 
@@ -51,10 +66,21 @@ def _lint_estate(args: argparse.Namespace) -> int:
         f"{len(estate.projects)} project(s), environments {', '.join(estate.environments) or 'none'}: "
         + (f"{len(problems)} problem(s)" if problems else "consistent")
     )
+    if args.json:
+        documents.emit(
+            "lint-estate",
+            {
+                "root": str(estate.root),
+                "projects": sorted(estate.projects),
+                "environments": list(estate.environments),
+                "ok": not problems,
+                "problems": [str(problem) for problem in problems],
+            },
+        )
     if problems:
         print("\n".join(f"- {problem}" for problem in problems) + "\n" + summary, file=sys.stderr)
         return EXIT_INVALID
-    print(summary)
+    print(summary, file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
@@ -68,6 +94,7 @@ def add_check_commands(commands: Any) -> None:
     checker.add_argument(
         "--static", action="store_true", help="compare code only, not the producers' deployed state"
     )
+    _json_flag(checker)
     checker.set_defaults(run=_contracts)
 
     linter = commands.add_parser(
@@ -75,4 +102,5 @@ def add_check_commands(commands: Any) -> None:
         help="check every environment's stack files, references, dependencies and app manifests",
     )
     linter.add_argument("--root", type=Path, default=Path.cwd(), help="estate root directory (default: .)")
+    _json_flag(linter)
     linter.set_defaults(run=_lint_estate)

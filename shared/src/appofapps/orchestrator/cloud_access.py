@@ -32,6 +32,11 @@ KMS_PREFIX = "awskms://"
 class CloudAccessRefused(OrchestratorError):
     """The run lacks what its backend or secrets provider needs; nothing was locked or started."""
 
+    def __init__(self, message: str, *, credentials: bool = False) -> None:
+        super().__init__(message)
+        self.credentials = credentials
+        """The credentials themselves are missing or refused (Pulumi's authentication category)."""
+
 
 def require_shared_backend(
     backend: Backend,
@@ -116,7 +121,7 @@ def check_cloud_access(backend: Backend, estate: Estate, graph: StackGraph, env:
                 "and remove the long-lived keys from the CI secrets"
             )
     if problems:  # without credentials, the backend and key checks below can only repeat the same cause
-        raise CloudAccessRefused(_refusal(graph.environment, problems))
+        raise CloudAccessRefused(_refusal(graph.environment, problems), credentials=True)
     if backend.scheme != "file" and (backend.self_managed or backend.records_url):
         store = backend.records()
         try:

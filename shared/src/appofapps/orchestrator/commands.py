@@ -1,8 +1,8 @@
 """The orchestrator's subcommands of the ``appofapps`` console command.
 
 Every command takes the estate root (``--root``, default: the current directory) and an environment name, so
-it works on any Pulumi monorepo, not only this one. Exit codes: 0 success, 1 a stack failed or was skipped,
-2 the estate or the selection is invalid (nothing ran), 3 the environment is locked, 130 interrupted.
+it works on any Pulumi monorepo, not only this one. Exit codes: see exit_codes.py (Pulumi's mapping where the
+meaning is the same); ``appofapps --help`` lists them.
 """
 
 from __future__ import annotations
@@ -18,24 +18,37 @@ from rich.console import Console
 from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
 from appofapps.engine.store import StoreError
-from appofapps.orchestrator import observed
+from appofapps.orchestrator import documents, observed, picture
 from appofapps.orchestrator.api import Plan, Selection, plan, run
 from appofapps.orchestrator.audit import AuditTampered, AuditTrail, render_history
+from appofapps.orchestrator.cloud_access import CloudAccessRefused
+from appofapps.orchestrator.confirm import Target, confirm, state_resources
+from appofapps.orchestrator.exit_codes import ExitCode, for_report, has_changes
+from appofapps.orchestrator.graph import StackGraph, UnknownStack
 from appofapps.orchestrator.guard import add_policy_command
 from appofapps.orchestrator.locks import EnvironmentLock, LockHeld, current_command, lease_seconds
-from appofapps.orchestrator.model import OrchestratorError
+from appofapps.orchestrator.model import Estate, OrchestratorError
 from appofapps.orchestrator.move import describe, move_state
 from appofapps.orchestrator.observed import ObservedReport
+from appofapps.orchestrator.preflight import PreflightError
 from appofapps.orchestrator.progress import make_progress, print_final
 from appofapps.orchestrator.recovery import remove_stack_lock, restore_backup, stack_locks
 from appofapps.orchestrator.retry import RetryPolicy
-from appofapps.orchestrator.rollback import rollback
+from appofapps.orchestrator.rollback import resolve_target, rollback
 from appofapps.orchestrator.runner import Operation, RunOptions
 from appofapps.orchestrator.status import add_status_command
 from appofapps.orchestrator.summary import append_markdown
+from appofapps.stackrefs import organization as default_organization
+from appofapps.stackrefs import stack_name
 
-EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = 1, 2, 3, 130
+EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = (
+    ExitCode.FAILED,
+    ExitCode.INVALID,
+    ExitCode.LOCKED,
+    ExitCode.INTERRUPTED,
+)
 RENDERED_DIRNAME = ".rendered"
+REPORTS_DIRNAME = ".reports"
 
 
 def _common(parser: argparse.ArgumentParser, *, env_required: bool) -> None:
@@ -97,13 +110,26 @@ def _observed(planned: Plan) -> ObservedReport | None:
     return observed.check(planned.estate, planned.full, backend, planned.graph.projects)
 
 
+def refused(error: Exception) -> ExitCode:
+    """The code for a run refused before anything ran: unknown stack, credentials, or else invalid input."""
+    if isinstance(error, UnknownStack):
+        return ExitCode.STACK_NOT_FOUND
+    if isinstance(error, PreflightError) or (isinstance(error, CloudAccessRefused) and error.credentials):
+        return ExitCode.AUTH
+    return ExitCode.INVALID
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    return list(getattr(args, "argv", None) or sys.argv[1:])
+
+
 def _plan(args: argparse.Namespace) -> int:
     try:
         planned = plan(args.root, args.env, _selection(args))
         levels = planned.levels()
         seen = _observed(planned)
     except OrchestratorError as error:
-        return _fail(f"plan failed:\n{error}", EXIT_INVALID)
+        return _fail(f"plan failed:\n{error}", refused(error))
     if args.json:
         data: dict[str, Any] = {
             "environment": args.env,
@@ -121,7 +147,7 @@ def _plan(args: argparse.Namespace) -> int:
             data["changes"] = planned.changes.as_json()
         if seen is not None:
             data["observed"] = {"compared": seen.compared, "mismatches": seen.mismatches}
-        print(json.dumps(data, indent=2))
+        documents.emit("plan", data)
     else:
         print(planned.text())
         if seen is not None:
@@ -131,9 +157,27 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _graph(args: argparse.Namespace) -> int:
     try:
-        graph = plan(args.root, args.env, _selection(args)).graph
+        planned = plan(args.root, args.env, _selection(args))
     except OrchestratorError as error:
-        return _fail(f"graph failed:\n{error}", EXIT_INVALID)
+        return _fail(f"graph failed:\n{error}", refused(error))
+    graph = planned.graph
+    results = picture.last_results(planned.estate.root, args.env)
+    if args.json:
+        documents.emit("graph", graph_document(planned.estate, graph, results))
+        return 0
+    if args.format in picture.FORMATS:
+        if args.output is None:
+            target = planned.estate.root / REPORTS_DIRNAME / f"{args.env}-graph.{args.format}"
+        elif args.output.suffix == f".{args.format}":
+            target = args.output
+        else:
+            target = args.output / f"{args.env}.{args.format}"
+        try:
+            picture.render(picture.dot(graph, planned.estate, results), args.format, target)
+        except OrchestratorError as error:
+            return _fail(f"graph failed: {error}", ExitCode.INVALID)
+        print(f"wrote {target} ({len(graph.projects)} stack(s))")
+        return 0
     outputs = {"mermaid": graph.mermaid(), "dot": graph.dot()}
     wanted = ["mermaid", "dot"] if args.format == "both" else [args.format]
     if args.output:
@@ -148,6 +192,29 @@ def _graph(args: argparse.Namespace) -> int:
             print(f"%% {kind}" if kind == "mermaid" else f"// {kind}")
         print(outputs[kind])
     return 0
+
+
+def graph_document(estate: Estate, graph: StackGraph, results: dict[str, str]) -> dict[str, Any]:
+    """The graph as data: one node per stack (team, last result), one edge per dependency."""
+    return {
+        "environment": graph.environment,
+        "nodes": [
+            {
+                "project": name,
+                "stack": graph.stack(name),
+                "path": estate.projects[name].relpath(estate.root),
+                "team": picture.team(estate, name),
+                "last_result": results.get(name),
+            }
+            for name in graph.projects
+        ],
+        "edges": [
+            {"from": dep, "to": name, "sources": graph.edge_sources.get((name, dep), [])}
+            for name in graph.projects
+            for dep in sorted(graph.deps[name])
+        ],
+        "levels": graph.levels(),
+    }
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -166,7 +233,23 @@ def _run(args: argparse.Namespace) -> int:
         clear_pending_creates=getattr(args, "clear_pending_creates", False),
         allow_local_state=args.allow_local_state,
     )
-    console = Console()
+    # With --json, stdout carries the one JSON document; people read progress and the table on stderr.
+    console = Console(stderr=True) if args.json else Console()
+    if operation is Operation.DESTROY:
+        try:
+            planned = plan(args.root, args.env, _selection(args))
+        except OrchestratorError as error:
+            return _fail(f"{operation} {args.env}: nothing ran:\n{error}", refused(error))
+        stacks = [planned.graph.stack(name) for level in planned.levels() for name in level]
+        declined = confirm(
+            f"destroy {len(stacks)} stack(s)",
+            args.env,
+            state_resources(planned.estate.root, stacks),
+            yes=args.yes,
+            argv=_argv(args),
+        )
+        if declined is not None:
+            return declined
     progress = make_progress(console, plain=True if args.plain else None)
     try:
         report = run(args.root, args.env, options, _selection(args), progress=progress)
@@ -175,17 +258,31 @@ def _run(args: argparse.Namespace) -> int:
     except BootstrapError as error:
         return _fail(f"the engine is not available: {error}", EXIT_INVALID)
     except OrchestratorError as error:
-        return _fail(f"{operation} {args.env}: nothing ran:\n{error}", EXIT_INVALID)
+        return _fail(f"{operation} {args.env}: nothing ran:\n{error}", refused(error))
     where = []
     rendered = args.root.resolve() / RENDERED_DIRNAME / args.env
     if operation is Operation.DEPLOY and rendered.is_dir():
         where.append(f"rendered manifests: {rendered}")
     print_final(report, console, where=where)
     if args.summary_markdown:
-        append_markdown(report, args.summary_markdown)
-    if report.interrupted:
-        return EXIT_INTERRUPTED
-    return 0 if report.ok else EXIT_FAILED
+        append_markdown(report, args.summary_markdown, picture=_run_picture(args, report))
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2), flush=True)
+    code = for_report(report)
+    if code is ExitCode.OK and getattr(args, "expect_no_changes", False) and has_changes(report):
+        print(f"{operation} {args.env}: changes found, and --expect-no-changes was given", file=sys.stderr)
+        return ExitCode.CHANGES
+    return code
+
+
+def _run_picture(args: argparse.Namespace, report: Any) -> str | None:
+    """The run's stacks as a Mermaid picture coloured by this run's results, for the job summary."""
+    try:
+        planned = plan(args.root, args.env, _selection(args))
+    except OrchestratorError:
+        return None  # the table still says everything; the picture is a view of it
+    results = {name: f"{report.operation}: {result.status}" for name, result in report.results.items()}
+    return picture.mermaid(planned.graph, planned.estate, results)
 
 
 def _unlock(args: argparse.Namespace) -> int:
@@ -194,6 +291,20 @@ def _unlock(args: argparse.Namespace) -> int:
     if args.stack:
         return _unlock_stack(root, args)
     lock = EnvironmentLock(root, backend, args.env, current_command())
+    if args.force:
+        holder = lock.read_holder()
+        if holder is None:
+            print(f"{args.env} was not locked")
+            return 0
+        declined = confirm(
+            "remove the environment lock even if its holder still runs",
+            args.env,
+            [Target(f"lock {lock.where}, held by {holder.describe()}")],
+            yes=args.yes,
+            argv=_argv(args),
+        )
+        if declined is not None:
+            return declined
     try:
         holder = lock.clear(force=args.force)
     except LockHeld as error:
@@ -258,6 +369,20 @@ def _restore_checkpoint(args: argparse.Namespace) -> int:
 
 def _move_state(args: argparse.Namespace) -> int:
     try:
+        planned = plan(args.root, args.env, Selection())
+    except OrchestratorError as error:
+        return _fail(f"move-state {args.env}: nothing ran:\n{error}", refused(error))
+    stacks = [planned.graph.stack(name) for level in planned.levels() for name in level]
+    declined = confirm(
+        f"copy {len(stacks)} stack(s) into {args.to} (the source is left as it is)",
+        args.env,
+        state_resources(planned.estate.root, stacks),
+        yes=args.yes,
+        argv=_argv(args),
+    )
+    if declined is not None:
+        return declined
+    try:
         report = move_state(args.root, args.env, args.to, engine=bootstrap(), target_organization=args.to_org)
     except LockHeld as error:
         return _fail(f"move-state {args.env} refused: {error}", EXIT_LOCKED)
@@ -275,9 +400,26 @@ def _audit(args: argparse.Namespace) -> int:
     except StoreError as error:
         return _fail(f"audit {args.env}: {error}", EXIT_INVALID)
     except AuditTampered as error:
+        if args.json:
+            documents.emit(
+                "audit",
+                {"environment": args.env, "path": trail.where, "verified": False, "problem": str(error)},
+            )
         return _fail(
             f"AUDIT TRAIL TAMPERED: {error}\nDo not trust this history; compare it with a copy.", EXIT_FAILED
         )
+    if args.json:
+        documents.emit(
+            "audit",
+            {
+                "environment": args.env,
+                "path": trail.where,
+                "verified": True,
+                "head": entries[-1]["hash"] if entries else None,
+                "entries": entries,
+            },
+        )
+        return 0
     if not entries:
         print(f"no audit entries for {args.env} yet ({trail.where})")
         return 0
@@ -295,6 +437,21 @@ def _rollback(args: argparse.Namespace) -> int:
         message=args.message,
         report_path=args.report,
     )
+    root = args.root.resolve()
+    try:
+        # The project may exist only in the commit rolled back to: its stack is named without planning this tree.
+        target = resolve_target(root, backend_for(root, args.env), args.env, args.project, args.to)
+    except OrchestratorError as error:
+        return _fail(f"rollback of {args.project} in {args.env}: nothing ran:\n{error}", refused(error))
+    declined = confirm(
+        f"redeploy {args.project} from commit {target.sha[:12]} ({target.why})",
+        args.env,
+        state_resources(root, [stack_name(args.project, args.env, default_organization())]),
+        yes=args.yes,
+        argv=_argv(args),
+    )
+    if declined is not None:
+        return declined
     console = Console()
     progress = make_progress(console, plain=True if args.plain else None)
     try:
@@ -304,29 +461,55 @@ def _rollback(args: argparse.Namespace) -> int:
     except BootstrapError as error:
         return _fail(f"the engine is not available: {error}", EXIT_INVALID)
     except OrchestratorError as error:
-        return _fail(f"rollback of {args.project} in {args.env}: nothing ran:\n{error}", EXIT_INVALID)
+        return _fail(f"rollback of {args.project} in {args.env}: nothing ran:\n{error}", refused(error))
     print_final(done.report, console)
     print(done.advice())
-    if done.report.interrupted:
-        return EXIT_INTERRUPTED
-    return 0 if done.report.ok else EXIT_FAILED
+    return for_report(done.report)
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document (schema in appofapps/schemas/) on stdout; progress goes to stderr",
+    )
+
+
+def _yes_flag(parser: argparse.ArgumentParser, verb: str) -> None:
+    parser.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help=f"{verb} without asking (needed without a terminal; exit {int(ExitCode.INVALID)} when missing)",
+    )
 
 
 def add_commands(commands: Any) -> None:
     """Register plan, graph, deploy, preview, refresh, destroy, unlock and audit on argparse subparsers."""
     planner = commands.add_parser("plan", help="print the ordered levels of an environment (no engine)")
     _common(planner, env_required=False)
-    planner.add_argument("--json", action="store_true", help="machine-readable output")
+    _json_flag(planner)
     planner.set_defaults(run=_plan)
 
     grapher = commands.add_parser(
         "graph", help="Mermaid and DOT of an environment's stacks and reference edges"
     )
     _common(grapher, env_required=False)
-    grapher.add_argument("--format", choices=["mermaid", "dot", "both"], default="both")
     grapher.add_argument(
-        "--output", type=Path, default=None, help="write <env>.mmd / <env>.dot into this directory"
+        "--format",
+        choices=["mermaid", "dot", "both", *picture.FORMATS],
+        default="both",
+        help="text (mermaid, dot, both) or a picture rendered by Graphviz's dot (svg, png): stacks grouped by "
+        "team, coloured by their last result",
     )
+    grapher.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="write <env>.mmd / <env>.dot (or <env>.svg / <env>.png) into this directory, or the picture to "
+        "this .svg/.png file (default for pictures: .reports/<env>-graph.<format>)",
+    )
+    _json_flag(grapher)
     grapher.set_defaults(run=_graph)
 
     helps = {
@@ -356,8 +539,20 @@ def add_commands(commands: Any) -> None:
             help="staging/production on a file backend outside CI, without asking (CI always refuses it)",
         )
         sub.add_argument(
-            "--summary-markdown", type=Path, default=None, metavar="PATH", help="append the table as Markdown"
+            "--summary-markdown",
+            type=Path,
+            default=None,
+            metavar="PATH",
+            help="append the table and a Mermaid picture of the run as Markdown",
         )
+        _json_flag(sub)
+        if operation in (Operation.PREVIEW, Operation.REFRESH):
+            sub.add_argument(
+                "--expect-no-changes",
+                action="store_true",
+                help=f"exit {int(ExitCode.CHANGES)} when the preview would change anything "
+                "or the refresh finds drift",
+            )
         if operation is Operation.DEPLOY:
             sub.add_argument("--force", action="store_true", help="deploy every stack, even unchanged ones")
             sub.add_argument(
@@ -373,6 +568,7 @@ def add_commands(commands: Any) -> None:
             sub.add_argument(
                 "--keep-stacks", action="store_true", help="keep the emptied stacks in the backend"
             )
+            _yes_flag(sub, "destroy")
         if operation in (Operation.DEPLOY, Operation.DESTROY, Operation.REFRESH):
             sub.add_argument(
                 "--clear-pending-creates",
@@ -390,6 +586,7 @@ def add_commands(commands: Any) -> None:
     mover.add_argument(
         "--to-org", default=None, help="organisation of the target's stack names (Pulumi Cloud)"
     )
+    _yes_flag(mover, "copy")
     mover.set_defaults(run=_move_state)
 
     add_policy_command(commands)
@@ -403,6 +600,7 @@ def add_commands(commands: Any) -> None:
     unlock.add_argument(
         "--stack", default=None, metavar="ORG/PROJECT/STACK", help="remove Pulumi's own lock on this stack"
     )
+    _yes_flag(unlock, "clear with --force")
     unlock.set_defaults(run=_unlock)
 
     locker = commands.add_parser(
@@ -441,12 +639,14 @@ def add_commands(commands: Any) -> None:
     back.add_argument("--message", default=None, help="update message recorded in the stack history")
     back.add_argument("--report", type=Path, default=None, help="JSON report path (default: .reports/...)")
     back.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+    _yes_flag(back, "redeploy")
     back.set_defaults(run=_rollback)
 
     audit = commands.add_parser("audit", help="print an environment's audit trail and verify its hash chain")
     audit.add_argument("--root", type=Path, default=Path.cwd())
     audit.add_argument("--env", "-e", required=True)
     audit.add_argument("--expect-head", metavar="HASH", help="a head printed earlier: it must still be there")
+    _json_flag(audit)
     audit.set_defaults(run=_audit)
 
     add_status_command(commands, _common, _selection)

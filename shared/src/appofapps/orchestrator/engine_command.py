@@ -17,9 +17,25 @@ from pathlib import Path
 from typing import IO
 
 from pulumi.automation import CommandResult, OnOutput, PulumiCommand
+from pulumi.automation import errors as auto_errors
 from pulumi.automation.errors import create_command_error
 
 from appofapps.orchestrator.model import Interrupted
+
+
+class InterruptedEngineError(auto_errors.CommandError):
+    """An engine this command asked to cancel ended unsuccessfully; ``exit_code`` says how it ended."""
+
+    def __init__(self, result: CommandResult) -> None:
+        super().__init__(result)
+        self.exit_code = result.code
+
+    @property
+    def how(self) -> str:
+        """``stopped itself (exit code 255)`` after a clean cancel; ``killed by SIGKILL`` when it never could."""
+        if self.exit_code < 0:
+            return f"killed by {signal.Signals(-self.exit_code).name}"
+        return f"stopped itself (exit code {self.exit_code})"
 
 
 class TrackedPulumiCommand(PulumiCommand):
@@ -32,6 +48,7 @@ class TrackedPulumiCommand(PulumiCommand):
         """Engine processes started: the version check and every command since."""
         self.bin_dir = bin_dir
         self._running: dict[int, subprocess.Popen[str]] = {}
+        self._signalled: set[int] = set()
         self._guard = threading.Lock()
         self._interrupted = False
 
@@ -44,15 +61,17 @@ class TrackedPulumiCommand(PulumiCommand):
         """Ask every running engine to cancel gracefully (once); returns the pids signalled."""
         with self._guard:
             self._interrupted = True
-            processes = list(self._running.values())
+            processes = [process for process in self._running.values() if process.poll() is None]
+            # Marked before the signal is sent, so an engine that stops at once is known to have been asked.
+            self._signalled.update(process.pid for process in processes)
         signalled = []
         for process in processes:
-            if process.poll() is None:
-                try:
-                    process.send_signal(signal.SIGINT)
-                    signalled.append(process.pid)
-                except ProcessLookupError:
-                    pass
+            try:
+                process.send_signal(signal.SIGINT)
+                signalled.append(process.pid)
+            except ProcessLookupError:
+                with self._guard:
+                    self._signalled.discard(process.pid)
         return signalled
 
     def run(
@@ -113,7 +132,11 @@ class TrackedPulumiCommand(PulumiCommand):
             process.stderr.close()
             with self._guard:
                 self._running.pop(process.pid, None)
+                signalled = process.pid in self._signalled
+                self._signalled.discard(process.pid)
         result = CommandResult(stdout="\n".join(chunks["out"]), stderr="\n".join(chunks["err"]), code=code)
+        if code != 0 and signalled:
+            raise InterruptedEngineError(result)
         if code != 0:
             raise create_command_error(result)
         return result

@@ -13,6 +13,10 @@ class GraphError(OrchestratorError):
     """A cycle, a dependency without a stack in this environment, or a filter naming nothing."""
 
 
+class UnknownStack(GraphError):
+    """A filter names a project that has no stack in this environment."""
+
+
 @dataclass
 class StackGraph:
     """Stacks of one environment and their edges; ``deps[x]`` are the stacks x must follow."""
@@ -96,7 +100,7 @@ class StackGraph:
         only, exclude = list(only), list(exclude)
         unknown = sorted({n for n in [*only, *exclude] if n not in self.deps})
         if unknown:
-            raise GraphError(
+            raise UnknownStack(
                 f"no stack for environment {self.environment!r} in project(s) {', '.join(unknown)}; "
                 f"known: {', '.join(self.projects)}"
             )

@@ -25,6 +25,7 @@ from appofapps.guardrails.enforcement import (
 )
 from appofapps.guardrails.model import applies
 from appofapps.guardrails.rules import RULES
+from appofapps.orchestrator import documents
 from appofapps.orchestrator.discovery import SKIP_DIRS
 from appofapps.orchestrator.model import OrchestratorError
 from appofapps.orchestrator.runner import Operation, RunOptions
@@ -111,6 +112,27 @@ def _show(args: argparse.Namespace) -> int:
     except EnforcementError as error:
         print(f"policy {args.env}: invalid enforcement:\n{error}", file=sys.stderr)
         return 2
+    if args.json:
+        documents.emit(
+            "policy",
+            {
+                "environment": args.env,
+                "packs": [
+                    {"path": str(pack.relative_to(root)), "level": str(level)}
+                    for pack, level in levels.items()
+                ],
+                "rules": [
+                    {
+                        "name": rule.name,
+                        "description": rule.description,
+                        "on": applies(rule, args.env),
+                        "environments": None if rule.environments is None else sorted(rule.environments),
+                    }
+                    for rule in RULES
+                ],
+            },
+        )
+        return 2 if not packs and args.env in PROTECTED_ENVIRONMENTS else 0
     if not packs:
         mandatory = args.env in PROTECTED_ENVIRONMENTS
         print(
@@ -133,4 +155,9 @@ def add_policy_command(commands: Any) -> None:
     )
     show.add_argument("--root", type=Path, default=Path.cwd(), help="estate root directory (default: .)")
     show.add_argument("--env", "-e", default="local", help="environment name (default: local)")
+    show.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document (schema in appofapps/schemas/) on stdout",
+    )
     show.set_defaults(run=_show)

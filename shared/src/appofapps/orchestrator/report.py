@@ -14,6 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from appofapps.orchestrator.documents import schema_id
+
 
 class Status(StrEnum):
     WAITING = "waiting"
@@ -81,6 +83,8 @@ class StackResult:
     started_at: float | None = None
     ended_at: float | None = None
     attempts: int = 0
+    retry_delays: list[float] = field(default_factory=list)
+    """Seconds waited before each retry, in order: after attempt 1, after attempt 2, ..."""
     reason: str = ""
     """Why it failed, was skipped, or what it is missing; engine lines are secret-masked."""
     error_kind: str = ""
@@ -145,6 +149,7 @@ class RunReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "schema": schema_id("run-report"),
             "operation": self.operation,
             "environment": self.environment,
             "root": self.root,

@@ -34,7 +34,7 @@ from pulumi.automation import errors as auto_errors
 from appofapps.engine.backend import Backend, backend_for
 from appofapps.engine.store import Store
 from appofapps.orchestrator.audit import AuditRun, AuditTrail
-from appofapps.orchestrator.engine_command import TrackedPulumiCommand
+from appofapps.orchestrator.engine_command import InterruptedEngineError, TrackedPulumiCommand
 from appofapps.orchestrator.gitinfo import Checkout
 from appofapps.orchestrator.graph import StackGraph
 from appofapps.orchestrator.locks import EnvironmentLock, Holder, current_command, new_run_id
@@ -170,6 +170,8 @@ class Orchestrator:
         self._command_guard = threading.Lock()
         self.stop = threading.Event()
         self._signals = 0
+        self._stopped_by = "Ctrl-C"
+        """What stopped the run, for the report: ``Ctrl-C`` (SIGINT) or ``SIGTERM``."""
         self._refused: dict[str, str] = {}
         """Stacks a fault found before the run refuses to touch, with why and how to recover."""
         self._forget: dict[str, str | None] = {}
@@ -503,6 +505,8 @@ class Orchestrator:
 
         def handler(signum: int, frame: FrameType | None) -> None:
             self._signals += 1
+            if self._signals == 1 and signum == signal.SIGTERM:
+                self._stopped_by = "SIGTERM"
             self.stop.set()
             pids = self._command.interrupt() if self._command is not None else []
             if self._signals == 1:
@@ -590,15 +594,16 @@ class Orchestrator:
                     write(f"--- attempt {attempt} failed ({classify(text)})")
                     if self.stop.is_set():
                         result.status = Status.INTERRUPTED
-                        result.reason = (
-                            "cancelled by Ctrl-C: " + _summarize_error(text).splitlines()[-1:][0]
-                            if text.strip()
-                            else "cancelled by Ctrl-C"
+                        said = _summarize_error(text).splitlines()[-1:] if text.strip() else []
+                        how = f"the engine {error.how}" if isinstance(error, InterruptedEngineError) else ""
+                        result.reason = ": ".join(
+                            [f"cancelled by {self._stopped_by}", *filter(None, [how]), *said]
                         )
                         break
                     failure = classify(text)
                     if self.options.retry.should_retry(failure, attempt):
                         delay = self.options.retry.delay(attempt)
+                        result.retry_delays.append(delay)
                         self.progress.note(
                             f"{result.stack}: transient error, retry {attempt + 1}/{self.options.retry.attempts} "
                             f"in {delay:.1f}s"

@@ -8,7 +8,6 @@ every runner recorded); no engine runs and no lock is taken, so it answers even 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from appofapps.engine.backend import Backend, backend_for
+from appofapps.orchestrator import documents
 from appofapps.orchestrator.api import Selection, plan
 from appofapps.orchestrator.model import OrchestratorError
 from appofapps.orchestrator.records import DeployRecords, RefreshRecords
@@ -126,7 +126,7 @@ def _status(args: argparse.Namespace) -> int:
         return 2
     if args.json:
         data: dict[str, Any] = {"environment": args.env, "stacks": [asdict(row) for row in rows]}
-        print(json.dumps(data, indent=2))
+        documents.emit("status", data)
         return 0
     console = Console()
     if not console.is_terminal:

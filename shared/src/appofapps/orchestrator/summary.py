@@ -18,8 +18,8 @@ def _cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
 
 
-def markdown(report: RunReport) -> str:
-    """A heading, one table row per stack in run order, and the run's notes."""
+def markdown(report: RunReport, picture: str | None = None) -> str:
+    """A heading, one table row per stack in run order, the run's notes, and ``picture`` as a Mermaid block."""
     verdict = "ok" if report.ok else ("interrupted" if report.interrupted else "failed")
     lines = [
         f"### {report.operation} {report.environment}: {verdict}",
@@ -40,11 +40,14 @@ def markdown(report: RunReport) -> str:
         ]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     lines.extend(f"\n{_cell(note)}" for note in report.notes)
+    if picture:
+        # GitHub renders a fenced `mermaid` block in job summaries as a diagram.
+        lines.extend(["", "```mermaid", picture.rstrip("\n"), "```"])
     return "\n".join(lines) + "\n"
 
 
-def append_markdown(report: RunReport, path: Path) -> None:
-    """Append the table to ``path`` (GitHub concatenates every step's summary file)."""
+def append_markdown(report: RunReport, path: Path, picture: str | None = None) -> None:
+    """Append the table (and picture) to ``path`` (GitHub concatenates every step's summary file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(markdown(report) + "\n")
+        handle.write(markdown(report, picture) + "\n")
