@@ -45,6 +45,10 @@ def test_pulumi_readme_yaml_is_no_environment_and_is_listed(tmp_path: Path) -> N
     assert estate.environments == ["dev", "prod"]
     text = plan(tmp_path, "dev").text()
     assert "skipped team/Pulumi.README.yaml: not a stack file" in text
+    # Nor is a file named like a stack that holds no config or secrets key.
+    (tmp_path / "company/Pulumi.notes.yaml").write_text("owner: platform team\n")
+    assert discover(tmp_path).environments == ["dev", "prod"]
+    assert "skipped company/Pulumi.notes.yaml: not a stack file" in plan(tmp_path, "dev").text()
     # Named README, it is no stack even with a config: block.
     (tmp_path / "team/Pulumi.README.yaml").write_text("config:\n  team:doc: see README.md\n")
     assert discover(tmp_path).environments == ["dev", "prod"]
