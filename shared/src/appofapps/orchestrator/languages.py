@@ -274,7 +274,7 @@ class _TreeScan:
             ]
             if content or _text(node)[1:-1] == "":
                 return NameExpr.text("".join(_unescape(c) for c in content))
-            return NameExpr.text(_text(node)[1:-1])
+            return NameExpr.text(_text(node).lstrip("@")[1:-1])  # C#'s @"..." has no content nodes
         if kind in ("template_string", "interpolated_string_expression"):
             parts: tuple[Part, ...] = ()
             for child in node.named_children:
