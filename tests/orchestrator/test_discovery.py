@@ -9,6 +9,7 @@ import yaml
 
 from appofapps import contracts
 from appofapps.orchestrator import DiscoveryError, GraphError, Selection, discover, plan
+from appofapps.orchestrator.api import UnorderedError, refuse_unordered
 
 from .estates import diamond, write_project
 
@@ -104,13 +105,29 @@ def test_a_reference_computed_at_run_time_needs_a_declaration(tmp_path: Path) ->
     write_project(tmp_path, "net", "net")
     app = write_project(tmp_path, "app", "app")
     (app / "more.py").write_text(
+        "import pulumi\nref = pulumi.StackReference(lookup_stack_name())\n",
+        encoding="utf-8",
+    )
+    # Planned, but loudly unordered; run() and prepare() refuse before looking for the engine or any lock.
+    planned = plan(tmp_path, "local")
+    assert planned.graph.unordered == {"app": ["app/more.py:2 StackReference(lookup_stack_name())"]}
+    assert "UNORDERED: 1 stack(s)" in planned.text()
+    assert "declare its dependencies in app/estate.yaml" in planned.text()
+    with pytest.raises(UnorderedError, match=r"app/more.py:2 StackReference\(lookup_stack_name\(\)\)"):
+        refuse_unordered(planned)
+    # Declared, it is ordered by the declaration (which the static references must still agree with).
+    (app / "estate.yaml").write_text(yaml.safe_dump({"depends_on": ["net"]}), encoding="utf-8")
+    assert deps_of(tmp_path) == {"net": set(), "app": {"net"}}
+    assert plan(tmp_path, "local").graph.unordered == {}
+
+
+def test_a_variable_holding_a_literal_name_is_a_literal_reference(tmp_path: Path) -> None:
+    write_project(tmp_path, "net", "net")
+    app = write_project(tmp_path, "app", "app")
+    (app / "more.py").write_text(
         "import pulumi\nname = 'organization/net/local'\nref = pulumi.StackReference(name)\n",
         encoding="utf-8",
     )
-    with pytest.raises(DiscoveryError, match=r"app: references computed at run time \(app/more.py:3 "):
-        discover(tmp_path)
-    # Declared, it is ordered by the declaration (which the static references must still agree with).
-    (app / "estate.yaml").write_text(yaml.safe_dump({"depends_on": ["net"]}), encoding="utf-8")
     assert deps_of(tmp_path) == {"net": set(), "app": {"net"}}
 
 
@@ -190,10 +207,11 @@ def test_a_project_in_another_language_is_flagged_when_it_declares_nothing(tmp_p
     write_project(tmp_path, "net", "net")
     web = tmp_path / "web"
     web.mkdir()
-    (web / "Pulumi.yaml").write_text("name: web\nruntime: nodejs\n", encoding="utf-8")
+    # A language whose programs discovery has no reader for (every Pulumi language has one: see languages.py).
+    (web / "Pulumi.yaml").write_text("name: web\nruntime: rust\n", encoding="utf-8")
     (web / "Pulumi.local.yaml").write_text(
         "config:\n  web:network: organization/net/local\n", encoding="utf-8"
     )
     planned = plan(tmp_path, "local")
     assert planned.graph.deps["web"] == {"net"}  # its config still orders it
-    assert "warning: web: nodejs code is not scanned" in planned.text()
+    assert "warning: web: rust code is not scanned" in planned.text()

@@ -151,3 +151,28 @@ def test_preflight_refuses_static_keys_with_the_documented_way(tmp_path: Path) -
     planned = plan(tmp_path, "staging")
     with pytest.raises(PreflightError, match=r"static AWS keys .* assume a role through OIDC"):
         preflight(planned.estate, planned.graph, {**STATIC, "CI": "true", "AWS_ROLE_ARN": "arn"})
+
+
+def test_a_new_passphrase_stack_outside_local_needs_a_passphrase_before_anything_runs(tmp_path: Path) -> None:
+    # Stack files as a foreign repository has them: no secretsprovider, no salt yet (never deployed).
+    write_project(tmp_path, "net", "net", environments=("dev",))
+    write_project(tmp_path, "app", "app", deps=["net"], environments=("dev",))
+    planned = plan(tmp_path, "dev")
+    backend = {"PULUMI_BACKEND_URL": (tmp_path / ".state").as_uri()}
+    with pytest.raises(PreflightError) as caught:
+        preflight(planned.estate, planned.graph, backend)
+    message = str(caught.value)
+    assert "dev: these stacks use the passphrase secrets provider" in message
+    assert "PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE, and neither is set" in message
+    assert (
+        str(tmp_path / "net/Pulumi.dev.yaml") in message and str(tmp_path / "app/Pulumi.dev.yaml") in message
+    )
+    preflight(planned.estate, planned.graph, {**backend, "PULUMI_CONFIG_PASSPHRASE": "x"})
+    # Pulumi Cloud's default provider is its own; a stack naming KMS needs no passphrase either.
+    preflight(planned.estate, planned.graph, {"PULUMI_BACKEND_URL": "https://api.pulumi.com"})
+    for name in ("net", "app"):
+        stack_file = tmp_path / name / "Pulumi.dev.yaml"
+        data = yaml.safe_load(stack_file.read_text())
+        data["secretsprovider"] = "awskms://alias/dev?region=us-east-1"
+        stack_file.write_text(yaml.safe_dump(data))
+    preflight(planned.estate, planned.graph, backend)

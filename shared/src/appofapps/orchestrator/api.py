@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from appofapps.engine.backend import backend_for, environment_env
-from appofapps.engine.bootstrap import Engine, bootstrap, verify
-from appofapps.orchestrator import estate_lint, output_contracts
+from appofapps.engine.bootstrap import Engine, bootstrap, cache_root, verify
+from appofapps.orchestrator import estate_lint, output_contracts, writes
 from appofapps.orchestrator.changes import Changes, changed_graph, detect
 from appofapps.orchestrator.cloud_access import check_cloud_access, require_shared_backend
 from appofapps.orchestrator.discovery import discover
@@ -19,6 +20,7 @@ from appofapps.orchestrator.progress import Progress
 from appofapps.orchestrator.recovery import check_writable
 from appofapps.orchestrator.report import RunReport
 from appofapps.orchestrator.runner import Operation, Orchestrator, RunOptions
+from appofapps.orchestrator.runtimes import Runtimes, check_runtimes
 from appofapps.stackrefs import organization as default_organization
 
 
@@ -36,6 +38,12 @@ class Selection:
     """Select the stacks affected by changes since ``base`` (see orchestrator.changes), and their dependents."""
     base: str | None = None
     """Git ref to count changes from (its merge-base with HEAD); default origin/main, else main, else HEAD~1."""
+    assume_independent: bool = False
+    """Run unordered stacks (references nothing could resolve, nothing declared) as if they depended on none."""
+
+
+class UnorderedError(GraphError):
+    """Stacks whose dependencies are unknown would run at once with anything: refused until declared."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,31 @@ class Plan:
     graph: StackGraph
     full: StackGraph = field(repr=False)
     changes: Changes | None = None
+    assume_independent: bool = False
+
+    def unordered_lines(self) -> list[str]:
+        """The loud part of a plan: each stack whose place in the order is a guess, and why."""
+        if not self.graph.unordered:
+            return []
+        if self.assume_independent:
+            head = (
+                f"UNORDERED: {len(self.graph.unordered)} stack(s) have references nothing could resolve; "
+                "--assume-independent runs them as if they depended on nothing:"
+            )
+        else:
+            head = (
+                f"UNORDERED: {len(self.graph.unordered)} stack(s) have references nothing could resolve, so "
+                "their place in the order is unknown; deploy and preview refuse to run them until "
+                "a declaration settles it (or pass --assume-independent):"
+            )
+        lines = [head]
+        for name, why in sorted(self.graph.unordered.items()):
+            declaration = f"{self.estate.projects[name].relpath(self.estate.root)}/estate.yaml"
+            lines.append(
+                f"  {self.graph.stack(name)}: declare its dependencies in {declaration} (depends_on: [...])"
+            )
+            lines.extend(f"    {reason}" for reason in why)
+        return lines
 
     def levels(self) -> list[list[str]]:
         return self.graph.levels()
@@ -62,14 +95,34 @@ class Plan:
                 )
         if self.changes is not None:
             lines.extend(self.changes.lines([name for level in self.graph.levels() for name in level]))
-        lines.extend(f"warning: {w}" for w in self.estate.warnings)
+        lines.extend(self.unordered_lines())
+        lines.extend(f"warning: {w}" for w in [*self.graph.warnings, *self.estate.warnings])
         return "\n".join(lines)
+
+
+def configured_organization(estate: Estate, environment: str) -> str | None:
+    """The organisation the stack names in config agree on, when nothing else names one and the backend has
+    organisations (a self-managed backend's stacks are all ``organization/...``: a different one is a mismatch)."""
+    if os.environ.get("APPOFAPPS_ORGANIZATION") or backend_for(estate.root, environment).self_managed:
+        return None
+    found = {
+        ref.organization
+        for project in estate.projects.values()
+        for ref in project.inferred
+        if ref.organization and ref.environment == environment
+    }
+    if len(found) != 1:
+        return None  # none, or several: the mismatch report names each
+    [organization] = found
+    estate.warnings.append(f"stack names use organisation {organization!r}, as the references in config say")
+    return organization
 
 
 def plan(root: Path, environment: str, selection: Selection = Selection()) -> Plan:
     """Discover the estate and order one environment; raises DiscoveryError / GraphError, runs no engine."""
     estate = discover(root)
-    full = build_graph(estate, environment, selection.organization or default_organization())
+    organization = selection.organization or configured_organization(estate, environment)
+    full = build_graph(estate, environment, organization or default_organization())
     if selection.changed:
         if selection.only:
             raise GraphError(
@@ -79,7 +132,13 @@ def plan(root: Path, environment: str, selection: Selection = Selection()) -> Pl
         graph = changed_graph(
             full, changes, list(selection.exclude), with_dependencies=selection.with_dependencies
         )
-        return Plan(estate=estate, graph=graph, full=full, changes=changes)
+        return Plan(
+            estate=estate,
+            graph=graph,
+            full=full,
+            changes=changes,
+            assume_independent=selection.assume_independent,
+        )
     if selection.base is not None:
         raise GraphError(f"--base {selection.base} only applies with --changed")
     graph = full.select(
@@ -88,7 +147,7 @@ def plan(root: Path, environment: str, selection: Selection = Selection()) -> Pl
         with_dependencies=selection.with_dependencies,
         with_dependents=selection.with_dependents,
     )
-    return Plan(estate=estate, graph=graph, full=full)
+    return Plan(estate=estate, graph=graph, full=full, assume_independent=selection.assume_independent)
 
 
 def run(
@@ -103,7 +162,20 @@ def run(
 ) -> RunReport:
     """Plan, then run ``options.operation`` on every selected stack under the environment lock."""
     planned = plan(root, environment, selection)
-    return prepare(planned, options, engine=engine or bootstrap(), base_env=base_env, progress=progress).run()
+    refuse_unordered(planned)  # before the engine is even looked for
+    orchestrator = prepare(
+        planned, options, engine=engine or bootstrap(), base_env=base_env, progress=progress
+    )
+    before = writes.snapshot(planned.estate, planned.graph)
+    report = orchestrator.run()
+    report.notes.extend(writes.changed(planned.estate, before))
+    return report
+
+
+def refuse_unordered(planned: Plan) -> None:
+    """Stacks of unknown order would run beside anything, even what they read: refuse before any lock."""
+    if planned.graph.unordered and not planned.assume_independent:
+        raise UnorderedError("\n".join(planned.unordered_lines()))
 
 
 def prepare(
@@ -121,6 +193,7 @@ def prepare(
     checkout under the rules in force now.
     """
     environment = planned.graph.environment
+    refuse_unordered(planned)
     engine_env = engine.env(base_env)
     # A CLI or Kubernetes plugin other than the pinned ones is refused here, before any lock or engine run.
     verify(engine, engine_env)
@@ -140,6 +213,16 @@ def prepare(
         output_contracts.require(
             planned.estate, planned.graph, env=env, engine_bin=engine.bin_dir, deploying=deploying
         )
+        # A program that cannot start would fail its stack halfway through the environment.
+        runtimes = check_runtimes(
+            planned.estate,
+            planned.graph.projects,
+            engine_bin=engine.bin_dir,
+            env=env,
+            cache_dir=cache_root() / "venvs",
+        )
+    else:
+        runtimes = Runtimes()
     if planned.estate.shared_library is not None:
         env = planned.estate.shared_library.program_env(env)
     rules = (rules_root or planned.estate.root).resolve()
@@ -160,7 +243,12 @@ def prepare(
         full_graph=planned.full,
         backend=backend,
     )
-    orchestrator.report.notes.extend(f"warning: {warning}" for warning in planned.estate.warnings)
+    orchestrator.program_env = runtimes.program_env
+    orchestrator.report.notes.extend(runtimes.notes)
+    orchestrator.report.notes.extend(planned.unordered_lines())
+    orchestrator.report.notes.extend(
+        f"warning: {warning}" for warning in [*planned.graph.warnings, *planned.estate.warnings]
+    )
     if planned.changes is not None:
         orchestrator.report.notes.extend(planned.changes.lines(planned.graph.projects))
     orchestrator.report.notes.extend(describe(gates, rules))

@@ -14,7 +14,7 @@ from appofapps.engine.backend import backend_for, environment_env
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
 from appofapps.orchestrator import documents, estate_lint, output_contracts
 from appofapps.orchestrator.api import plan
-from appofapps.orchestrator.commands import EXIT_INVALID, _common, _json_flag, _selection, refused
+from appofapps.orchestrator.commands import EXIT_INVALID, _common, _json_flag, _observed, _selection, refused
 from appofapps.orchestrator.model import OrchestratorError
 
 
@@ -31,25 +31,29 @@ def _contracts(args: argparse.Namespace) -> int:
                 engine_bin = engine.bin_dir
                 env = environment_env(planned.estate.root, args.env, engine.env())
         report = output_contracts.check(planned.estate, planned.graph, env=env, engine_bin=engine_bin)
+        seen = None if env is None else _observed(planned)
     except (OrchestratorError, BootstrapError) as error:
         print(f"contracts {args.env}: cannot check:\n{error}", file=sys.stderr)
         return refused(error)
+    failed = bool(report.problems or (seen is not None and seen.mismatches))
+    text = report.text() + ("\n" + "\n".join(seen.lines()) if seen is not None else "")
     if args.json:
-        print(report.text(), file=sys.stderr)
+        print(text, file=sys.stderr)
         documents.emit(
             "contracts",
             {
                 "environment": report.environment,
-                "ok": not report.problems,
+                "ok": not failed,
                 "checked": report.checked,
                 "deployed": report.deployed,
                 "unchecked": report.unchecked,
                 "problems": report.problems,
+                "observed_mismatches": seen.mismatches if seen is not None else None,
             },
         )
     else:
-        print(report.text(), file=sys.stderr if report.problems else sys.stdout)
-    return EXIT_INVALID if report.problems else 0
+        print(text, file=sys.stderr if failed else sys.stdout)
+    return EXIT_INVALID if failed else 0
 
 
 def _lint_estate(args: argparse.Namespace) -> int:

@@ -18,8 +18,8 @@ from rich.console import Console
 from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
 from appofapps.engine.store import StoreError
-from appofapps.orchestrator import documents, picture
-from appofapps.orchestrator.api import Selection, plan, run
+from appofapps.orchestrator import documents, observed, picture
+from appofapps.orchestrator.api import Plan, Selection, plan, run
 from appofapps.orchestrator.audit import AuditTampered, AuditTrail, render_history
 from appofapps.orchestrator.cloud_access import CloudAccessRefused
 from appofapps.orchestrator.confirm import Target, confirm, state_resources
@@ -29,6 +29,7 @@ from appofapps.orchestrator.guard import add_policy_command
 from appofapps.orchestrator.locks import EnvironmentLock, LockHeld, current_command, lease_seconds
 from appofapps.orchestrator.model import Estate, OrchestratorError, console_command
 from appofapps.orchestrator.move import describe, move_state
+from appofapps.orchestrator.observed import ObservedReport
 from appofapps.orchestrator.preflight import PreflightError
 from appofapps.orchestrator.progress import make_progress, print_final
 from appofapps.orchestrator.recovery import remove_stack_lock, restore_backup, stack_locks
@@ -72,6 +73,11 @@ def _common(parser: argparse.ArgumentParser, *, env_required: bool) -> None:
         "dependency pins) and their dependents",
     )
     parser.add_argument(
+        "--assume-independent",
+        action="store_true",
+        help="run stacks whose references nothing could resolve as if they depended on no other stack",
+    )
+    parser.add_argument(
         "--base",
         default=None,
         metavar="REF",
@@ -89,12 +95,19 @@ def _selection(args: argparse.Namespace) -> Selection:
         organization=args.org,
         changed=args.changed,
         base=args.base,
+        assume_independent=args.assume_independent,
     )
 
 
 def _fail(message: str, code: int) -> int:
     print(message, file=sys.stderr)
     return code
+
+
+def _observed(planned: Plan) -> ObservedReport | None:
+    """The plan's edges against the deployed state's (self-managed backends: no engine runs for a plan)."""
+    backend = backend_for(planned.estate.root, planned.graph.environment)
+    return observed.check(planned.estate, planned.full, backend, planned.graph.projects)
 
 
 def refused(error: Exception) -> ExitCode:
@@ -114,6 +127,7 @@ def _plan(args: argparse.Namespace) -> int:
     try:
         planned = plan(args.root, args.env, _selection(args))
         levels = planned.levels()
+        seen = _observed(planned)
     except OrchestratorError as error:
         return _fail(f"plan failed:\n{error}", refused(error))
     if args.json:
@@ -124,15 +138,20 @@ def _plan(args: argparse.Namespace) -> int:
                 name: {
                     "path": planned.estate.projects[name].relpath(planned.estate.root),
                     "depends_on": sorted(planned.graph.deps[name]),
+                    "unordered": planned.graph.unordered.get(name, []),
                 }
                 for name in planned.graph.projects
             },
         }
         if planned.changes is not None:
             data["changes"] = planned.changes.as_json()
+        if seen is not None:
+            data["observed"] = {"compared": seen.compared, "mismatches": seen.mismatches}
         documents.emit("plan", data)
     else:
         print(planned.text())
+        if seen is not None:
+            print("\n".join(seen.lines()))
     return 0
 
 

@@ -33,8 +33,17 @@ from typing import Any
 
 import yaml
 
+from appofapps.orchestrator import languages
 from appofapps.orchestrator.imports import SharedLibrary
-from appofapps.orchestrator.model import DiscoveryError, Estate, OutputRead, Project, Reference
+from appofapps.orchestrator.model import (
+    DiscoveryError,
+    Estate,
+    NamedReference,
+    OutputRead,
+    Project,
+    Reference,
+)
+from appofapps.orchestrator.refnames import ORGANIZATION_UNKNOWN, PythonNames, StackValues, split_stack_name
 
 DECLARATION_FILE = "estate.yaml"
 EVERY_APP_KEY = "depends_on_every_app"
@@ -43,6 +52,9 @@ APP_MANIFEST = "app.yaml"
 APP_IMPLICIT_DEPENDENCY = "platform-cluster"
 CONTRACTS_MODULE = "appofapps.contracts"
 SHARED_PACKAGE = "appofapps"
+# Keys only a stack file holds: a `Pulumi.<name>.yaml` with none of them (e.g. Pulumi.README.yaml) is no stack.
+STACK_FILE_KEYS = frozenset({"config", "secretsprovider", "encryptionsalt", "encryptedkey"})
+_STACK_FILE_KEY = re.compile(rf"^(?:{'|'.join(sorted(STACK_FILE_KEYS))})\s*:", re.MULTILINE)
 # Directories that never hold projects of the estate and can be huge (virtualenvs, caches, state).
 SKIP_DIRS = {
     ".git",
@@ -103,13 +115,68 @@ def _stack_config_dir(project_dir: Path, settings: dict[str, Any]) -> Path:
     return project_dir / str(configured) if configured else project_dir
 
 
-def _environments(config_dir: Path) -> tuple[str, ...]:
-    found = []
-    for path in config_dir.glob("Pulumi.*.y*ml"):
+def _stacks(config_dir: Path, skipped: list[Path]) -> set[str]:
+    """Stack names with a stack file; files named like one that hold no stack go to ``skipped``."""
+    found = set()
+    for path in sorted(config_dir.glob("Pulumi.*.y*ml")):
         match = re.fullmatch(r"Pulumi\.(.+)\.ya?ml", path.name)
-        if match:
-            found.append(match.group(1))
-    return tuple(sorted(found))
+        if not match:
+            continue
+        if match.group(1).lower() == "readme" or not _holds_a_stack(path):
+            skipped.append(path)
+        else:
+            found.add(match.group(1))
+    return found
+
+
+def _holds_a_stack(path: Path) -> bool:
+    """Whether a stack file has a config or secrets key at its top level."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return True  # unreadable: still a stack, whose reading reports the error
+    if _STACK_FILE_KEY.search(text):
+        return True  # the common block style, found without parsing every stack file twice
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return True
+    return isinstance(data, dict) and bool(STACK_FILE_KEYS & set(data))
+
+
+def estate_stack_names(root: Path, problems: list[str]) -> dict[str, dict[str, str]]:
+    """Environment -> project -> stack name, from the root estate.yaml's
+    ``environments: {<env>: {stacks: {<project>: <stack>}}}``; empty when there is none (a foreign repo)."""
+    path = root / DECLARATION_FILE
+    if not path.exists():
+        return {}
+    data = _load_yaml(path, problems)
+    environments = data.get("environments") if isinstance(data, dict) else None
+    found: dict[str, dict[str, str]] = {}
+    for env, spec in (environments if isinstance(environments, dict) else {}).items():
+        stacks = spec.get("stacks", {}) if isinstance(spec, dict) else None
+        if not isinstance(stacks, dict) or not all(isinstance(v, str) for v in stacks.values()):
+            problems.append(f"{path}: environments.{env}.stacks must map project names to stack names")
+            continue
+        found[str(env)] = {str(k): v for k, v in stacks.items()}
+    return found
+
+
+def _environments(
+    name: str, stacks: set[str], mapping: dict[str, dict[str, str]], where: Path, problems: list[str]
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The project's environments and, where its stack is named otherwise, environment -> stack name."""
+    renamed = {env: by_project[name] for env, by_project in mapping.items() if name in by_project}
+    for env, stack in sorted(renamed.items()):
+        if stack not in stacks:
+            problems.append(
+                f"{where}: environments.{env}.stacks.{name} is {stack!r}, but {name} has no stack file "
+                f"Pulumi.{stack}.yaml (stacks: {', '.join(sorted(stacks)) or 'none'})"
+            )
+    renamed = {env: stack for env, stack in renamed.items() if stack in stacks}
+    # A stack file an environment is mapped onto serves that environment only.
+    environments = set(renamed) | (stacks - set(renamed.values()))
+    return tuple(sorted(environments)), {env: stack for env, stack in renamed.items() if stack != env}
 
 
 # ---------------------------------------------------------------- inference from code
@@ -165,6 +232,8 @@ class _CodeScan(ast.NodeVisitor):
         self.export_contracts: set[str] = set()
         self.export_computed: list[str] = []
         self.literal_stacks: list[tuple[str, str]] = []
+        self.named: list[NamedReference] = []
+        self.names = PythonNames()
         # Each Upstream/StackReference call, and the names bound to one: (kind, producer, contract factory).
         self._targets: dict[ast.expr, tuple[str, str | None, str | None]] = {}
         self._bindings: dict[str, tuple[str, str | None, str | None]] = {}
@@ -223,9 +292,17 @@ class _CodeScan(ast.NodeVisitor):
                 arg = keywords.get("name") or (node.args[0] if node.args else None)
             text = _template(arg) if arg is not None else None
             project = project_of_stack_reference(text) if text is not None else None
+            expr = self.names.evaluate(arg) if arg is not None and project is None else None
+            if expr is not None and expr.literal is not None:
+                # A variable holding a literal name: as good as the literal.
+                text = expr.literal
+                project = project_of_stack_reference(text)
             if project is None:
                 shown = ast.unparse(arg) if arg is not None else "nothing"
-                self.dynamic.append(f"{where} StackReference({shown})")
+                if expr is not None and not expr.unreadable:
+                    self.named.append(NamedReference(f"{where} StackReference({shown})", expr))
+                else:
+                    self.dynamic.append(f"{where} StackReference({shown})")
             else:
                 self.refs.append(Reference(project, f"{where} StackReference({text!r})"))
                 stack = text.rsplit("/", 1)[-1] if text is not None else "{}"
@@ -237,8 +314,15 @@ class _CodeScan(ast.NodeVisitor):
         self.generic_visit(node)
         self._read(node, where)
 
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self.generic_visit(node)
+        if node.value is not None:
+            self.names.bind(node.target, node.value)
+
     def visit_Assign(self, node: ast.Assign) -> None:
         self.generic_visit(node)
+        for each in node.targets:
+            self.names.bind(each, node.value)
         target = self._targets.get(node.value)
         for name in map(ast.unparse, node.targets):
             if target is None:
@@ -366,19 +450,32 @@ def _infer_from_code(
         project.dynamic.extend(scan.dynamic)
         _add_outputs(project, scan, "")
         project.literal_stacks.extend(scan.literal_stacks)
+        project.named.extend(scan.named)
         modules |= scan.shared_modules
     project.imports_shared = bool(modules)
     for scan in shared.closure(modules):
         project.inferred.extend(Reference(r.project, f"{r.source} (shared library)") for r in scan.refs)
         project.dynamic.extend(scan.dynamic)
         _add_outputs(project, scan, " (shared library)")
-    if project.dynamic and project.declared is None:
-        problems.append(
-            f"{project.name}: references computed at run time ({'; '.join(project.dynamic[:3])}) cannot be "
-            f"read statically; declare its dependencies in {project.relpath(root)}/{DECLARATION_FILE} "
-            "(depends_on: [...]) or name the stack literally"
-        )
     return trees
+
+
+def _infer_from_program(project: Project, root: Path, problems: list[str]) -> None:
+    """References in a program of another language than Python (see orchestrator.languages)."""
+    scan = languages.scan_program(project.runtime, project.path, root)
+    problems.extend(f"{project.name}: {problem}" for problem in scan.problems)
+    for source, expr in scan.found:
+        literal = expr.literal
+        referenced = project_of_stack_reference(literal) if literal is not None else None
+        if referenced is not None and literal is not None:
+            project.inferred.append(Reference(referenced, f"{source} = {literal!r}"))
+            project.literal_stacks.append((source, literal.rsplit("/", 1)[-1]))
+        elif expr.unreadable:
+            project.dynamic.append(source)
+        elif literal is None:
+            project.named.append(NamedReference(source, expr))
+    # Only Python programs' exports are read: a consumer's reads of this one's outputs go unchecked.
+    project.exports.computed.append(f"{project.relpath(root)}: {project.runtime} program (exports not read)")
 
 
 # ---------------------------------------------------------------- inference from stack config
@@ -425,6 +522,36 @@ def _infer_from_config(project: Project, environments: set[str], problems: list[
         ):
             project.inferred.append(
                 Reference(referenced, f"{path.name} config {where}={text!r}", environment)
+            )
+
+
+def _resolve_named(project: Project, settings: dict[str, Any]) -> None:
+    """Each name built from config, per environment: a reference there, or an unresolved one saying why."""
+    if not project.named:
+        return
+    for environment in project.environments:
+        values = StackValues.read(
+            project.name, project.stack(environment), project.stack_file(environment), settings
+        )
+        for named in project.named:
+            resolution = named.expr.resolve(values)
+            if resolution.name is None:
+                project.unresolved.setdefault(environment, []).append(
+                    f"{named.source} in {values.stack_file.name}: {resolution.explain()}"
+                )
+                continue
+            organization, referenced, _ = split_stack_name(resolution.name)
+            if referenced is None or referenced == project.name:
+                continue  # a stack of the same project
+            shown = resolution.name.replace(ORGANIZATION_UNKNOWN, "<organization>")
+            read = f" ({', '.join(resolution.reads)})" if resolution.reads else ""
+            project.inferred.append(
+                Reference(
+                    referenced,
+                    f"{named.source} = {shown!r}{read}",
+                    environment,
+                    organization if organization not in (None, ORGANIZATION_UNKNOWN) else None,
+                )
             )
 
 
@@ -523,6 +650,9 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
     problems: list[str] = []
     projects: dict[str, Project] = {}
     runtimes: dict[str, str] = {}
+    all_settings: dict[str, dict[str, Any]] = {}
+    skipped: list[Path] = []
+    mapping = estate_stack_names(root, problems)
     for project_dir in _walk(root):
         settings_file = project_dir / "Pulumi.yaml"
         if not settings_file.exists():
@@ -541,17 +671,31 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
         runtime = settings.get("runtime")
         runtimes[name] = str(runtime.get("name") if isinstance(runtime, dict) else runtime)
         config_dir = _stack_config_dir(project_dir, settings)
+        stack_environments, stack_names = _environments(
+            name, _stacks(config_dir, skipped), mapping, root / DECLARATION_FILE, problems
+        )
+        all_settings[name] = settings
         projects[name] = Project(
             name=name,
             path=project_dir,
-            environments=_environments(config_dir),
+            environments=stack_environments,
             declared=_declared(project_dir, problems),
             config_dir=config_dir if config_dir != project_dir else None,
+            stack_names=stack_names,
+            runtime=runtimes[name],
         )
+    for env, by_project in sorted(mapping.items()):
+        for name in sorted(set(by_project) - set(projects)):
+            problems.append(f"{root / DECLARATION_FILE}: environments.{env}.stacks names no project {name!r}")
     _declare_every_app(projects, problems)
     estate = Estate(root=root, projects=projects)
+    estate.warnings.extend(
+        f"skipped {path.relative_to(root) if path.is_relative_to(root) else path}: not a stack file "
+        "(a README, or no config: or secrets key)"
+        for path in skipped
+    )
     for name, runtime in sorted(runtimes.items()):
-        if runtime != "python" and projects[name].declared is None:
+        if runtime != "python" and not languages.scanned(runtime) and projects[name].declared is None:
             # Only Python code is read for references; other runtimes are ordered by config references alone.
             estate.warnings.append(
                 f"{name}: {runtime} code is not scanned for stack references; declare its dependencies in "
@@ -566,7 +710,8 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
         estate.warnings.append(
             f"cannot import {CONTRACTS_MODULE} ({error}); Upstream(...) calls are unresolved"
         )
-    environments = set(estate.environments)
+    # Config values naming a stack end in an environment, or in a project's own name for one (estate.yaml).
+    environments = set(estate.environments) | {s for p in projects.values() for s in p.stack_names.values()}
     shared = _SharedScans(contracts)
     try:
         library = SharedLibrary.load(root)
@@ -576,8 +721,11 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
     estate.shared_library = library if library.roots else None
     estate.warnings.extend(library.warnings)
     for project in projects.values():
+        if languages.scanned(project.runtime):
+            _infer_from_program(project, root, problems)
         trees = _infer_from_code(project, root, contracts, shared, problems)
         project.shared_modules = library.used_by(project.path, trees)
         _infer_from_config(project, environments, problems)
+        _resolve_named(project, all_settings[project.name])
     _check(estate, problems)
     return estate, problems

@@ -99,6 +99,8 @@ def cross_environment_references(
 ) -> list[str]:
     problems: list[str] = []
     known = set(estate.environments)
+    # Stack names a project uses for an environment under another name (root estate.yaml) name stacks too.
+    named = known | {s for p in estate.projects.values() for s in p.stack_names.values()}
     for project in _projects(estate, only):
         running = [env for env in project.environments if environments is None or env in environments]
         for where, stack in project.literal_stacks:
@@ -110,10 +112,15 @@ def cross_environment_references(
                 )
         for environment in running:
             unreadable: list[str] = []  # discovery reports those
-            for path, key, text, _, referenced in stack_names_in_config(
-                project, environment, known, unreadable
+            for path, key, text, producer, referenced in stack_names_in_config(
+                project, environment, named, unreadable
             ):
-                if referenced != environment:
+                expected = (
+                    estate.projects[producer].stack(environment)
+                    if producer in estate.projects
+                    else environment
+                )
+                if referenced != expected:
                     shown = path.relative_to(estate.root) if path.is_relative_to(estate.root) else path
                     problems.append(
                         f"{shown}: {key}: {text!r} is a stack of environment {referenced!r}, referenced from "
@@ -141,7 +148,22 @@ def lint(root: Path) -> tuple[Estate, list[str]]:
     problems += missing_stacks_and_config(estate)
     problems += cross_environment_references(estate)
     problems += app_manifests(estate)
+    problems += unordered(estate)
     return estate, problems
+
+
+def unordered(estate: Estate) -> list[str]:
+    """Projects whose place in an environment's order is unknown: deploy and preview refuse to run them."""
+    problems = []
+    for project in _projects(estate, None):
+        for environment in project.environments:
+            why = project.unordered(environment)
+            if why:
+                problems.append(
+                    f"{project.name} is unordered in {environment} (declare its dependencies in "
+                    f"{project.relpath(estate.root)}/estate.yaml depends_on): {'; '.join(why)}"
+                )
+    return problems
 
 
 def check_environment(estate: Estate, environment: str, projects: Collection[str]) -> None:

@@ -25,13 +25,19 @@ class StackGraph:
     organization: str
     deps: dict[str, set[str]]
     edge_sources: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    stack_names: dict[str, str] = field(default_factory=dict)
+    """Project -> its stack name where it differs from the environment's name (root estate.yaml)."""
+    unordered: dict[str, list[str]] = field(default_factory=dict)
+    """Projects whose dependencies are unknown (unresolved references, nothing declared) -> why."""
+    warnings: list[str] = field(default_factory=list)
+    """What holds the run back from being right without stopping it (e.g. an organisation mismatch)."""
 
     @property
     def projects(self) -> list[str]:
         return sorted(self.deps)
 
     def stack(self, project: str) -> str:
-        return stack_name(project, self.environment, self.organization)
+        return stack_name(project, self.stack_names.get(project, self.environment), self.organization)
 
     def dependents(self) -> dict[str, set[str]]:
         reverse: dict[str, set[str]] = {name: set() for name in self.deps}
@@ -109,6 +115,9 @@ class StackGraph:
             organization=self.organization,
             deps={name: self.deps[name] & chosen for name in chosen},
             edge_sources={k: v for k, v in self.edge_sources.items() if k[0] in chosen and k[1] in chosen},
+            stack_names={k: v for k, v in self.stack_names.items() if k in chosen},
+            unordered={k: v for k, v in self.unordered.items() if k in chosen},
+            warnings=self.warnings,
         )
 
     # ---------------------------------------------------------------- renderings
@@ -122,12 +131,19 @@ class StackGraph:
             for dep in sorted(self.deps[name]):
                 # Arrows point the way values flow: from the producer to the stack that references it.
                 lines.append(f"  {ids[dep]} --> {ids[name]}")
+        if self.unordered:
+            # Dashed: references nothing could resolve; its edges may be missing.
+            lines.append("  classDef unordered stroke-dasharray: 5 5")
+            lines.append(f"  class {','.join(ids[name] for name in sorted(self.unordered))} unordered")
         return "\n".join(lines) + "\n"
 
     def dot(self) -> str:
         lines = [f'digraph "{self.environment}" {{', "  rankdir=LR;", "  node [shape=box];"]
         for name in self.projects:
-            lines.append(f'  "{name}" [label="{self.stack(name)}"];')
+            unordered = ', style=dashed, tooltip="unordered: references nothing could resolve"'
+            lines.append(
+                f'  "{name}" [label="{self.stack(name)}"{unordered if name in self.unordered else ""}];'
+            )
         for name in self.projects:
             for dep in sorted(self.deps[name]):
                 sources = "; ".join(self.edge_sources.get((name, dep), []))
@@ -147,6 +163,8 @@ def build_graph(estate: Estate, environment: str, organization: str) -> StackGra
         )
     deps: dict[str, set[str]] = {}
     sources: dict[tuple[str, str], list[str]] = {}
+    unordered: dict[str, list[str]] = {}
+    warnings: list[str] = []
     problems = []
     for name in sorted(members):
         project = estate.projects[name]
@@ -160,8 +178,29 @@ def build_graph(estate: Estate, environment: str, organization: str) -> StackGra
         for ref in [*(project.declared or []), *project.inferred]:
             if ref.project in deps[name] and ref.environment in (None, environment):
                 sources.setdefault((name, ref.project), []).append(ref.source)
+            if ref.organization not in (None, organization) and ref.environment == environment:
+                warnings.append(
+                    f"organisation mismatch: {name} reads {ref.project} as a stack of organisation "
+                    f"{ref.organization!r} ({ref.source}), but this run names stacks {organization}/<project>/"
+                    f"<stack>; pass --org {ref.organization} if the backend's organisation is {ref.organization!r}, "
+                    f"else set that config value to {organization!r}"
+                )
+        if project.unordered(environment):
+            unordered[name] = project.unordered(environment)
     if problems:
         raise GraphError("\n".join(problems))
-    graph = StackGraph(environment=environment, organization=organization, deps=deps, edge_sources=sources)
+    graph = StackGraph(
+        environment=environment,
+        organization=organization,
+        deps=deps,
+        edge_sources=sources,
+        stack_names={
+            name: estate.projects[name].stack(environment)
+            for name in members
+            if estate.projects[name].stack(environment) != environment
+        },
+        unordered=unordered,
+        warnings=warnings,
+    )
     graph.levels()  # a cycle is an error before anything else happens
     return graph

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appofapps.orchestrator.refnames import NameExpr
+
 if TYPE_CHECKING:
     from appofapps.orchestrator.imports import SharedLibrary
 
@@ -38,6 +40,18 @@ class Reference:
     """Where it was found: ``estate.yaml``, ``app.yaml``, ``implicit``, a ``file:line`` or a config key."""
     environment: str | None = None
     """Set when the reference holds for one environment only (stack names in config)."""
+    organization: str | None = None
+    """The organisation the referenced stack name holds, when config gives it (checked against the run's)."""
+
+
+@dataclass(frozen=True)
+class NamedReference:
+    """A StackReference whose name a program builds from config, the stack or the organisation: its target
+    is known per environment, once the stack file's values are read."""
+
+    source: str
+    """``file:line`` and the call."""
+    expr: NameExpr
 
 
 @dataclass(frozen=True)
@@ -94,6 +108,14 @@ class Project:
     """Output keys its code exports."""
     literal_stacks: list[tuple[str, str]] = field(default_factory=list)
     """(where, stack) for references in code that name a fixed stack rather than one built per environment."""
+    named: list[NamedReference] = field(default_factory=list)
+    """References whose name is built at run time from values discovery can read (resolved per environment)."""
+    unresolved: dict[str, list[str]] = field(default_factory=dict)
+    """Environment -> references whose target cannot be known there (expression, keys read, values found)."""
+    stack_names: dict[str, str] = field(default_factory=dict)
+    """Environment -> this project's stack name where it differs from the environment's (root estate.yaml)."""
+    runtime: str = "python"
+    """``runtime`` (its name) in Pulumi.yaml."""
 
     def relpath(self, root: Path) -> str:
         try:
@@ -101,8 +123,19 @@ class Project:
         except ValueError:
             return self.path.as_posix()
 
+    def stack(self, environment: str) -> str:
+        """This project's stack name (without organisation) in ``environment``."""
+        return self.stack_names.get(environment, environment)
+
     def stack_file(self, environment: str) -> Path:
-        return (self.config_dir or self.path) / f"Pulumi.{environment}.yaml"
+        return (self.config_dir or self.path) / f"Pulumi.{self.stack(environment)}.yaml"
+
+    def unordered(self, environment: str) -> list[str]:
+        """Why its dependencies in ``environment`` are unknown: references nothing could resolve, with no
+        declaration to settle them. Empty when it is ordered."""
+        if self.declared is not None:
+            return []
+        return [*self.dynamic, *self.unresolved.get(environment, [])]
 
     def dependencies(self, environment: str) -> set[str]:
         """Projects this one must follow in ``environment``: declared where declared, else inferred."""

@@ -10,6 +10,9 @@ import hashlib
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
 
 from appofapps.credentials import StaticCredentialsRefused, refuse_static_keys_in_ci
 from appofapps.engine import passphrase
@@ -25,8 +28,41 @@ class PreflightError(OrchestratorError):
     """A run was refused before anything ran: credentials or passphrases are not right."""
 
 
+def passphrase_stacks_without_salt(estate: Estate, graph: StackGraph, env: Mapping[str, str]) -> list[Path]:
+    """Stack files of the selection that will use the passphrase provider but hold no salt yet (new stacks):
+    the engine creates their salt from the passphrase, so it needs one all the same."""
+    backend = env.get("PULUMI_BACKEND_URL", "")
+    if backend.startswith(("https://", "http://")):
+        return []  # Pulumi Cloud's default secrets provider is its own service, not a passphrase
+    found = []
+    for name in sorted(graph.deps):
+        stack_file = estate.projects[name].stack_file(graph.environment)
+        try:
+            data = yaml.safe_load(stack_file.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue  # discovery reports unreadable stack files
+        if not isinstance(data, dict) or "encryptionsalt" in data:
+            continue
+        if str(data.get("secretsprovider") or "passphrase").startswith("passphrase"):
+            found.append(stack_file)
+    return found
+
+
 def check_passphrases(estate: Estate, graph: StackGraph, env: Mapping[str, str]) -> None:
     """Every selected stack on the passphrase provider must open with the passphrase ``env`` gives."""
+    unsalted = passphrase_stacks_without_salt(estate, graph, env)
+    if unsalted and passphrase.read_passphrase(env) is None:
+        head = (
+            f"{graph.environment}: these stacks use the passphrase secrets provider (their stack file names no "
+            "other secretsprovider), so the engine needs PULUMI_CONFIG_PASSPHRASE or "
+            "PULUMI_CONFIG_PASSPHRASE_FILE, and neither is set:"
+        )
+        tail = (
+            "Nothing ran and no lock was taken: set one of them, or name another secretsprovider in those "
+            "stack files."
+        )
+        lines = [head, *(f"  {stack_file}" for stack_file in unsalted), tail]
+        raise PreflightError("\n".join(lines))
     stacks = [
         stack
         for name in sorted(graph.deps)

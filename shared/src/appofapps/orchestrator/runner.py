@@ -189,6 +189,8 @@ class Orchestrator:
         self._policy_digest = policy_digest(options.policy_packs, options.policy_pack_configs)
         self._stopped_before_change: set[str] = set()
         """Stacks a deploy's policy preview failed: the engine never started their update."""
+        self.program_env: dict[str, dict[str, str]] = {}
+        """Project -> variables its programs need (e.g. the interpreter a foreign project runs on)."""
         order = graph.levels()
         if options.operation is Operation.DESTROY:
             order = list(reversed(order))
@@ -548,6 +550,7 @@ class Orchestrator:
 
     def _workspace(self, project: Project, placeholders: list[str] | None = None) -> auto.LocalWorkspace:
         env = {k: v for k, v in self.env.items() if k != PLACEHOLDER_STACKS_VARIABLE}
+        env.update(self.program_env.get(project.name, {}))
         if placeholders and self.options.operation is Operation.PREVIEW:
             # Only ever for a preview; Upstream refuses placeholders outside one anyway.
             env[PLACEHOLDER_STACKS_VARIABLE] = ",".join(placeholders)
