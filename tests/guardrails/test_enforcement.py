@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,11 @@ def test_a_changed_pack_or_level_makes_deployed_stacks_due_again(tmp_path: Path)
     before = policy_digest(packs, configs)
     assert before and policy_digest(packs, configs) == before
     assert policy_digest([], []) == ""
+    # The same rules in another clone (another CI runner's checkout) are the same policy.
+    clone = tmp_path / "elsewhere" / "clone"
+    shutil.copytree(tmp_path / "estate", clone)
+    copied = policy_gates(clone, "local", tmp_path / "other-meta")
+    assert policy_digest([str(g.pack) for g in copied], [str(g.config) for g in copied]) == before
     (pack / ENFORCEMENT_FILENAME).write_text("environments:\n  local: advisory\n", encoding="utf-8")
     assert policy_digest(packs, configs) != before
 

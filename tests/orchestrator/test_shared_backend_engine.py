@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,8 @@ from .fault_estates import CONSOLE, console, kill_tree, start_console, wait_for,
 pytestmark = pytest.mark.engine
 
 ENV = "local"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+IGNORED = shutil.ignore_patterns("__pycache__")
 
 
 def git(root: Path, *args: str) -> str:
@@ -49,7 +53,14 @@ def declare_backend(root: Path, url: str) -> None:
     (root / "estate.yaml").write_text(
         yaml.safe_dump({"environments": {ENV: {"backend": url}}}), encoding="utf-8"
     )
-    (root / ".gitignore").write_text(".reports\n.rendered\n", encoding="utf-8")
+    (root / ".gitignore").write_text(".reports\n.rendered\n.venv\n", encoding="utf-8")
+    link_venv(root)
+
+
+def link_venv(root: Path) -> None:
+    """The policy pack runs on the estate's `.venv` (its PulumiPolicy.yaml says so): this repository's."""
+    if not (root / ".venv").exists():
+        (root / ".venv").symlink_to(sys.prefix, target_is_directory=True)
 
 
 def commit_all(root: Path, message: str) -> str:
@@ -105,6 +116,8 @@ def test_two_runners_share_state_records_audit_and_history_through_the_bucket(
     chain(a_root)  # a -> b -> c
     with (a_root / "chain" / "a" / "__main__.py").open("a", encoding="utf-8") as program:
         program.write('pulumi.export("label", config.get("label"))\n')  # an output b reads (all of a's)
+    # The estate's own policy pack, enforced on every deploy: its fingerprint must not depend on the checkout.
+    shutil.copytree(REPO_ROOT / "platform" / "policy", a_root / "platform" / "policy", ignore=IGNORED)
     declare_backend(a_root, s3_bucket)
     git(a_root, "init", "-q")
     first_sha = commit_all(a_root, "estate")
@@ -119,6 +132,7 @@ def test_two_runners_share_state_records_audit_and_history_through_the_bucket(
     # Runner B: a fresh clone elsewhere, with nothing on its disk but the repository.
     b_root = tmp_path / "runner-b" / "checkout"
     git(tmp_path, "clone", "-q", str(a_root), str(b_root))
+    link_venv(b_root)
     histories = {name: history(s3_server, s3_bucket, name) for name in ("a", "b", "c")}
     code, noop, out = report_of(b_root, runner_env, "deploy")
     assert code == 0, out
@@ -148,6 +162,7 @@ def test_two_runners_share_state_records_audit_and_history_through_the_bucket(
 
     c_root = tmp_path / "runner-c" / "checkout"
     git(tmp_path, "clone", "-q", str(a_root), str(c_root))
+    link_venv(c_root)
     # The last good deploy before the running one: B's up-to-date run at the commit after A's first deploy.
     target = resolve_target(c_root, backend_for(c_root, ENV, runner_env), ENV, "a", None)
     assert target.sha == git(a_root, "rev-parse", "HEAD~1") and target.sha != second_sha, target

@@ -99,15 +99,18 @@ def shared_digest(project: Project, library: SharedLibrary | None) -> str:
 
 
 def policy_digest(packs: list[str], configs: list[str]) -> str:
-    """Hash of the policy packs a deploy enforces: their files and their per-environment configs."""
+    """Hash of the policy packs a deploy enforces: their files and their per-environment configs.
+
+    Contents only, never where the checkout lives: two clones (two CI runners) enforcing the same rules must
+    agree that a stack is up to date."""
     digest = hashlib.sha256()
-    for pack in packs:
-        digest.update(f"pack:{pack}\0".encode())
+    for number, pack in enumerate(packs):
+        digest.update(f"pack:{number}\0".encode())
         for path in sorted(Path(pack).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 digest.update(path.relative_to(pack).as_posix().encode() + b"\0" + path.read_bytes())
-    for config in configs:
-        digest.update(f"config:{config}\0".encode() + Path(config).read_bytes())
+    for number, config in enumerate(configs):
+        digest.update(f"config:{number}\0".encode() + Path(config).read_bytes())
     return digest.hexdigest() if packs else ""
 
 
