@@ -304,6 +304,7 @@ def test_a_runner_killed_mid_deploy_is_taken_over_after_its_lease(
     expires = dt.datetime.fromisoformat(holder["expires"])  # A's lease, as A last renewed it before the kill
     time.sleep(max(0.0, (expires - dt.datetime.now(dt.UTC)).total_seconds()) + 0.5)
     code, report, out = report_of(roots[1], runner_env, "deploy", "--clear-pending-creates")
+    print(refused.stderr, out, sep="\n")  # shown with `pytest -s`: the refusal, then the take-over
     assert code == 0, out
     assert "took over the local environment lock of a run whose lease expired" in out, out
     assert "runner-a" in out

@@ -294,8 +294,9 @@ def check_runtimes(
                 lacking.setdefault(f"{plugin} {version}", []).append(name)
     for plugin, users in sorted(lacking.items()):
         resolver.result.notes.append(
-            f"resource plugin {plugin}, declared by packages of {', '.join(users)}, is not installed in "
-            f"{home / 'plugins'}: the engine downloads it when a program first uses it, which fails offline"
+            f"resource plugin {plugin} (a package in the environment of {', '.join(users)}) is not installed in "
+            f"{home / 'plugins'}: only a stack that creates its resources needs it, and the engine would download "
+            "it then (which fails offline)"
         )
     if resolver.problems:
         raise RuntimeCheckError(resolver.problems)
