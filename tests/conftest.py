@@ -1,4 +1,4 @@
-"""Fixtures shared by every test directory: the real engine and throwaway file backends."""
+"""Fixtures shared by every test directory: the real engine, throwaway file backends, the local control plane."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from appofapps.controlplane.build import ControlPlaneBinaries, ensure_binaries
+from appofapps.controlplane.lifecycle import ControlPlane
 from appofapps.engine.backend import LOCAL_PASSPHRASE
 from appofapps.engine.bootstrap import Engine, bootstrap
 
@@ -34,3 +36,20 @@ def engine_env(engine: Engine, backend_dir: Path) -> Iterator[dict[str, str]]:
     env["PULUMI_BACKEND_URL"] = backend_dir.as_uri()
     env["PULUMI_CONFIG_PASSPHRASE"] = LOCAL_PASSPHRASE
     yield env
+
+
+@pytest.fixture(scope="session")
+def control_plane_binaries() -> ControlPlaneBinaries:
+    """The pinned control plane binaries. Fails (never skips) when they cannot be provided: `nox -s cluster-up`."""
+    return ensure_binaries()
+
+
+@pytest.fixture(scope="session")
+def control_plane(
+    control_plane_binaries: ControlPlaneBinaries, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControlPlane]:
+    """A running control plane private to this test session (never the developer's own .cluster/)."""
+    plane = ControlPlane(tmp_path_factory.mktemp("cluster"), control_plane_binaries)
+    plane.start()
+    yield plane
+    plane.stop()

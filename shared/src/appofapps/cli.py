@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from appofapps.controlplane.commands import add_commands as add_cluster_commands
 from appofapps.credentials import scan_repository
 from appofapps.delivery.commands import add_commands as add_delivery_commands
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(commands)
     add_check_commands(commands)
     add_delivery_commands(commands)
+    add_cluster_commands(commands)
     return parser
 
 
