@@ -100,6 +100,18 @@ def test_every_component_listens_on_loopback_only(control_plane: ControlPlane) -
     }
 
 
+def test_kwok_keeps_the_node_alive_with_a_renewed_lease(control_plane: ControlPlane) -> None:
+    # Without renewals the node lifecycle controller marks the node unreachable and evicts every pod.
+    api = control_plane.api()
+    lease_path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{NODE_NAME}"
+    first = eventually(
+        lambda: api.exists(lease_path) and api.get(lease_path)["spec"]["renewTime"], "a node lease"
+    )
+    eventually(lambda: api.get(lease_path)["spec"]["renewTime"] != first, "the lease renewed", timeout=40)
+    node = api.get(f"/api/v1/nodes/{NODE_NAME}")
+    assert not node["spec"].get("taints"), node["spec"]
+
+
 def test_a_deployment_gets_pods_that_become_ready_through_kwok(control_plane: ControlPlane) -> None:
     api = control_plane.api()
     namespace(api, "rollout")

@@ -40,6 +40,9 @@ CONTEXT = "appofapps-local"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 PORT_NAMES = ("etcd-client", "etcd-peer", "apiserver", "kwok")
 READY_TIMEOUT = 90.0
+# KWOK's client-go asks for streaming list-watch, which needs etcd >= 3.4.31; Debian's 3.4.23 refuses it on every
+# watch. The classic list-then-watch works with any etcd.
+COMPONENT_ENV = {"kwok": {"KUBE_FEATURE_WatchListClient": "false"}}
 STOP_TIMEOUT = 15.0
 
 
@@ -310,6 +313,9 @@ class ControlPlane:
                 f"--kubeconfig={kubeconfig}",
                 f"--config={b.kwok_stages}",
                 "--manage-all-nodes=true",
+                # A node lease renewed by KWOK: without it the node lifecycle controller marks the node
+                # unreachable after 40 s and evicts every pod five minutes later.
+                "--node-lease-duration-seconds=40",
                 f"--server-address=127.0.0.1:{ports['kwok']}",
                 "--node-ip=127.0.0.1",
             ],
@@ -326,7 +332,7 @@ class ControlPlane:
             pid = os.posix_spawn(
                 command[0],
                 command,
-                dict(os.environ),
+                {**os.environ, **COMPONENT_ENV.get(component, {})},
                 file_actions=[
                     (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                     (os.POSIX_SPAWN_DUP2, fd, 1),
