@@ -1,8 +1,12 @@
 """The Kubernetes provider factory: render to files in `local`, talk to the real cluster elsewhere.
 
-In `local` (no cloud) every Kubernetes object is rendered by ``renderYamlToDirectory`` into
-``<estate root>/.rendered/<env>/<project>/`` (git-ignored), so `local` produces exactly the manifests a
-cluster would get. Objects are annotated ``pulumi.com/skipAwait`` there, since nothing runs to wait for.
+In `local` (no cloud) Kubernetes objects go one of two ways, chosen by ``APPOFAPPS_LOCAL_KUBERNETES``:
+
+- ``render`` (the default for now): rendered by ``renderYamlToDirectory`` into
+  ``<estate root>/.rendered/<env>/<project>/`` (git-ignored), exactly the manifests a cluster would get, for a
+  GitOps repository. Objects are annotated ``pulumi.com/skipAwait`` there, since nothing runs to wait for.
+- ``live``: applied through :func:`cluster`, the same path as staging, to the local control plane
+  (``nox -s cluster-up``) or to the context ``APPOFAPPS_KUBE_CONTEXT`` names; rollouts are awaited.
 """
 
 from __future__ import annotations
@@ -22,6 +26,21 @@ RENDERED_DIRNAME = ".rendered"
 # it (a rollback deploys a project from a temporary worktree at an older commit, into the estate's own files).
 RENDER_ROOT_VARIABLE = "APPOFAPPS_RENDER_ROOT"
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+# The estate owns its objects: a deploy takes back a field someone changed by hand (server-side apply conflict).
+FORCE_APPLY = {"pulumi.com/patchForce": "true"}
+LOCAL_KUBERNETES_VARIABLE = "APPOFAPPS_LOCAL_KUBERNETES"
+RENDER, LIVE = "render", "live"
+
+
+def local_mode() -> str:
+    """How `local` delivers Kubernetes objects: ``render`` (to files) or ``live`` (to an API server)."""
+    value = os.environ.get(LOCAL_KUBERNETES_VARIABLE, "").strip() or RENDER
+    if value not in (RENDER, LIVE):
+        raise ValueError(
+            f"{LOCAL_KUBERNETES_VARIABLE}={value!r}: must be {RENDER!r} (manifests written to .rendered/) "
+            f"or {LIVE!r} (applied to the local API server)"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -84,4 +103,4 @@ def rendering(
 def cluster(name: str, kubeconfig: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> Kube:
     """A provider bound to a live cluster through its kubeconfig (staging and production)."""
     provider = k8s.Provider(name, kubeconfig=kubeconfig, opts=opts)
-    return Kube(provider=provider)
+    return Kube(provider=provider, annotations=FORCE_APPLY)

@@ -41,7 +41,7 @@ class KubeApi:
         self,
         method: str,
         path: str,
-        body: dict[str, Any] | None = None,
+        body: dict[str, Any] | list[Any] | None = None,
         content_type: str = "application/json",
     ) -> tuple[int, Any]:
         """(status, decoded JSON or text); raises OSError when nothing answers."""
@@ -68,7 +68,7 @@ class KubeApi:
         return data
 
     def send(
-        self, method: str, path: str, body: dict[str, Any], content_type: str = "application/json"
+        self, method: str, path: str, body: dict[str, Any] | list[Any], content_type: str = "application/json"
     ) -> Any:
         status, data = self.call(method, path, body, content_type)
         if status >= 300:

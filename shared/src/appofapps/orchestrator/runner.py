@@ -725,8 +725,13 @@ class Orchestrator:
             policy_hash=self._policy_digest,
         )
         record = self.records.get(project.name)
+        refreshed = self.refreshes.get(project.name)
+        # Drift the last refresh found is repaired by deploying again, even when nothing of ours changed.
+        drifted = refreshed is not None and refreshed.drifted
         if project.name in self._cascaded:
             result.reason = f"--cascade: {self._cascaded[project.name]}"
+        elif drifted:
+            result.reason = "drifted at the last refresh: deployed again to repair it"
         elif record is not None and record.fingerprint == print_ and not self.options.force:
             last = stack.info(show_secrets=False)
             if last is not None and last.result == "succeeded" and last.version == record.version:
@@ -746,6 +751,8 @@ class Orchestrator:
             show_secrets=False,
             suppress_outputs=True,
             message=self.options.message,
+            # Read the drifted objects first, so the update sees them as they are and puts them back.
+            refresh=True if drifted else None,
             **self._policy(),
             **common,
         )
@@ -766,6 +773,8 @@ class Orchestrator:
             outputs=self._output_prints(project, result.stack, stack_outputs),
             consumed=consumed,
         )
+        if drifted:
+            self.refreshes.drop(project.name)
         result.status = Status.DONE
 
     def _policy(self) -> dict[str, Any]:
