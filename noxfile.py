@@ -6,6 +6,7 @@ console command or a tool inside it, where the logic lives (shared/src/appofapps
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -73,8 +74,9 @@ def doctor(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite: unit, mock-AWS and real-engine integration tests."""
+    """Run the test suite: unit, mock-AWS, real-engine and local control plane integration tests."""
     estate(session, "bootstrap")
+    estate(session, "cluster", "build")
     session.run(str(BIN / "pytest"), *session.posargs, external=True)
 
 
@@ -92,6 +94,28 @@ def lint(session: nox.Session) -> None:
     )
 
 
+# ---------------------------------------------------------------- the local Kubernetes control plane
+# Data in .cluster/ (git-ignored); `APPOFAPPS_KUBE_CONTEXT=<context>` uses your own cluster instead.
+
+
+@nox.session(name="cluster-up", default=False)
+def cluster_up(session: nox.Session) -> None:
+    """Start the local control plane (etcd, API server, controllers, KWOK); builds it the first time."""
+    estate(session, "cluster", "up", "--root", str(ROOT), *session.posargs)
+
+
+@nox.session(name="cluster-down", default=False)
+def cluster_down(session: nox.Session) -> None:
+    """Stop the local control plane; its data stays in .cluster/ for the next start."""
+    estate(session, "cluster", "down", "--root", str(ROOT), *session.posargs)
+
+
+@nox.session(name="cluster-status", default=False)
+def cluster_status(session: nox.Session) -> None:
+    """Print the local control plane's pids, readiness and resident memory (`-- --json`)."""
+    estate(session, "cluster", "status", "--root", str(ROOT), *session.posargs)
+
+
 # ---------------------------------------------------------------- the orchestrator: one environment at a time
 # `nox -s deploy-staging -- --only platform-networking --with-dependents`: everything after `--` goes to the
 # `appofapps` command (filters, --workers, --force, --apply, ...); `appofapps deploy --help` lists them.
@@ -106,8 +130,15 @@ OPERATIONS = {
 }
 
 
+# With APPOFAPPS_LOCAL_KUBERNETES=live, `local` talks to the local API server: these start it on demand.
+NEEDS_LOCAL_CLUSTER = {"deploy", "preview", "refresh", "destroy", "rollback"}
+
+
 def _define(operation: str, environment: str) -> None:
     def session_function(session: nox.Session) -> None:
+        live = os.environ.get("APPOFAPPS_LOCAL_KUBERNETES", "").strip() == "live"
+        if environment == "local" and live and operation in NEEDS_LOCAL_CLUSTER:
+            estate(session, "cluster", "up", "--root", str(ROOT))
         estate(session, operation, "--root", str(ROOT), "--env", environment, *session.posargs)
 
     session_function.__doc__ = OPERATIONS[operation].format(env=environment)

@@ -1,4 +1,5 @@
-"""Fixtures shared by every test directory: the real engine, throwaway file backends, a real S3 server."""
+"""Fixtures shared by every test directory: the real engine, throwaway file backends, a real S3 server,
+the local control plane."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from appofapps.controlplane.build import ControlPlaneBinaries, ensure_binaries
+from appofapps.controlplane.lifecycle import ControlPlane
 from appofapps.engine.backend import LOCAL_PASSPHRASE
 from appofapps.engine.bootstrap import Engine, bootstrap
 
@@ -152,3 +155,20 @@ def s3_bucket(s3_server: S3Server, s3_env: dict[str, str], request: pytest.Fixtu
         + uuid.uuid4().hex[:8]
     )
     return s3_server.bucket(name)
+
+
+@pytest.fixture(scope="session")
+def control_plane_binaries() -> ControlPlaneBinaries:
+    """The pinned control plane binaries. Fails (never skips) when they cannot be provided: `nox -s cluster-up`."""
+    return ensure_binaries()
+
+
+@pytest.fixture(scope="session")
+def control_plane(
+    control_plane_binaries: ControlPlaneBinaries, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControlPlane]:
+    """A running control plane private to this test session (never the developer's own .cluster/)."""
+    plane = ControlPlane(tmp_path_factory.mktemp("cluster"), control_plane_binaries)
+    plane.start()
+    yield plane
+    plane.stop()

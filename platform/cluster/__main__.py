@@ -1,4 +1,4 @@
-"""platform-cluster: EKS plus team tenancy; in `local`, the tenancy rendered to files and no AWS."""
+"""platform-cluster: EKS plus team tenancy; in `local`, the tenancy on the local API server or rendered to files."""
 
 from pathlib import Path
 
@@ -8,6 +8,7 @@ from appofapps import config, k8s, tags
 from appofapps.components.cluster import Cluster, ClusterArgs
 from appofapps.components.tenancy import Tenancy, TenancyArgs
 from appofapps.contracts import CLUSTER, NETWORKING, export
+from appofapps.controlplane.target import local_kubernetes
 from appofapps.engine.pins import repo_root
 from appofapps.manifest import load_estate
 from appofapps.stackrefs import Upstream, UpstreamError
@@ -56,6 +57,18 @@ if common.aws:
         "kubeconfig": cluster.kubeconfig,
         "oidc_provider_arn": cluster.oidc_provider_arn,
         "oidc_issuer": cluster.oidc_issuer,
+    }
+elif k8s.local_mode() == k8s.LIVE:
+    # The local control plane (or the user's named context): apps reach it through `kubeconfig`, as in staging.
+    local = local_kubernetes(root)
+    kubeconfig = pulumi.Output.secret(local.kubeconfig)
+    kube = k8s.cluster("cluster", kubeconfig)
+    values = {
+        "cluster_name": f"local-{common.environment}",
+        "cluster_endpoint": local.server,
+        "kubeconfig": kubeconfig,
+        "oidc_provider_arn": "",
+        "oidc_issuer": "",
     }
 else:
     kube = k8s.rendering("cluster", common.environment, common.project, root)

@@ -63,7 +63,12 @@ def run(project_dir: Path) -> App:
         )
         secret_values: dict[str, pulumi.Input[str]] = {}
     else:
-        kube = k8s.rendering(f"{manifest.project}-k8s", settings.environment, manifest.project, root)
+        # `local`: the local API server through the same path as staging, or manifests rendered to files.
+        kube = (
+            k8s.cluster(f"{manifest.project}-k8s", cluster.require("kubeconfig"))
+            if k8s.local_mode() == k8s.LIVE
+            else k8s.rendering(f"{manifest.project}-k8s", settings.environment, manifest.project, root)
+        )
         identity = None
         secret_values = {name: config.local_secret(name) for name in manifest.secrets}
 

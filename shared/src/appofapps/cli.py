@@ -9,6 +9,7 @@ from pathlib import Path
 
 import shtab
 
+from appofapps.controlplane.commands import add_commands as add_cluster_commands
 from appofapps.credentials import scan_repository
 from appofapps.delivery.commands import add_commands as add_delivery_commands
 from appofapps.doctor import add_doctor_command
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         for action in sub._actions:
             if action.dest in ("root", "output", "report", "summary_markdown"):
                 action.complete = shtab.DIRECTORY if action.dest == "root" else shtab.FILE  # type: ignore[attr-defined]
+    add_cluster_commands(commands)
     return parser
 
 

@@ -1,10 +1,14 @@
 """The Kubernetes provider factory: render to files in `local`, talk to the real cluster elsewhere.
 
-In `local` (no cloud) every Kubernetes object is rendered by ``renderYamlToDirectory`` into
-``<estate root>/.rendered/<env>/<project>/`` (git-ignored), so `local` produces exactly the manifests a
-cluster would get. Objects are annotated ``pulumi.com/skipAwait`` there, since nothing runs to wait for.
+In `local` (no cloud) Kubernetes objects go one of two ways, chosen by ``APPOFAPPS_LOCAL_KUBERNETES``:
 
-The provider is given that directory relative to the program's directory (where the engine starts the
+- ``render`` (the default for now): rendered by ``renderYamlToDirectory`` into
+  ``<estate root>/.rendered/<env>/<project>/`` (git-ignored), exactly the manifests a cluster would get, for a
+  GitOps repository. Objects are annotated ``pulumi.com/skipAwait`` there, since nothing runs to wait for.
+- ``live``: applied through :func:`cluster`, the same path as staging, to the local control plane
+  (``nox -s cluster-up``) or to the context ``APPOFAPPS_KUBE_CONTEXT`` names; rollouts are awaited.
+
+A rendering provider is given its directory relative to the program's directory (where the engine starts the
 provider too): the path is stored in the stack's state, and an absolute one would make every clone of the
 estate differ from the state another clone wrote, replacing every rendered object on each runner.
 """
@@ -23,6 +27,21 @@ from appofapps.engine.pins import repo_root
 
 RENDERED_DIRNAME = ".rendered"
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+# The estate owns its objects: a deploy takes back a field someone changed by hand (server-side apply conflict).
+FORCE_APPLY = {"pulumi.com/patchForce": "true"}
+LOCAL_KUBERNETES_VARIABLE = "APPOFAPPS_LOCAL_KUBERNETES"
+RENDER, LIVE = "render", "live"
+
+
+def local_mode() -> str:
+    """How `local` delivers Kubernetes objects: ``render`` (to files) or ``live`` (to an API server)."""
+    value = os.environ.get(LOCAL_KUBERNETES_VARIABLE, "").strip() or RENDER
+    if value not in (RENDER, LIVE):
+        raise ValueError(
+            f"{LOCAL_KUBERNETES_VARIABLE}={value!r}: must be {RENDER!r} (manifests written to .rendered/) "
+            f"or {LIVE!r} (applied to the local API server)"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -80,4 +99,4 @@ def rendering(
 def cluster(name: str, kubeconfig: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> Kube:
     """A provider bound to a live cluster through its kubeconfig (staging and production)."""
     provider = k8s.Provider(name, kubeconfig=kubeconfig, opts=opts)
-    return Kube(provider=provider)
+    return Kube(provider=provider, annotations=FORCE_APPLY)

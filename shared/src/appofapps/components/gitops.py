@@ -1,7 +1,7 @@
 """The Argo CD App of Apps: a root Application over one child Application per project's rendered manifests.
 
-Only Kubernetes objects are declared (through the Kube targets given), so in `local` they are rendered to files
-a GitOps repository can carry; no Argo CD, CRD or cluster is needed to produce them.
+Only Kubernetes objects are declared (through the Kube targets given): rendered to files a GitOps repository can
+carry, or applied to a live API server that has the Application CRD (``after``), which then validates them.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ class AppOfAppsArgs:
     """Repository-relative path of that directory."""
     root_kube: Kube
     """Where the root Application is rendered (outside the children's directory, so it never syncs itself)."""
+    after: Sequence[pulumi.Resource] = ()
+    """What must exist before any Application: on a live API server, the CRD and the Argo CD namespace."""
 
 
 def _spec(repo_url: str, revision: str, path: str, namespace: pulumi.Input[str] | None) -> dict[str, Any]:
@@ -86,7 +88,7 @@ class AppOfApps(pulumi.ComponentResource):
                     child.project, ARGOCD_NAMESPACE, annotations={SYNC_WAVE: str(child.wave)}
                 ),
                 spec=_spec(args.repo_url, args.revision, child.path, child.namespace),
-                opts=args.children_kube.opts(self),
+                opts=args.children_kube.opts(self, depends_on=args.after),
             )
         k8s.apiextensions.CustomResource(
             f"{name}-{ROOT_APPLICATION}",
@@ -94,7 +96,7 @@ class AppOfApps(pulumi.ComponentResource):
             kind=KIND,
             metadata=args.root_kube.metadata(ROOT_APPLICATION, ARGOCD_NAMESPACE),
             spec=_spec(args.repo_url, args.revision, args.children_path, ARGOCD_NAMESPACE),
-            opts=args.root_kube.opts(self),
+            opts=args.root_kube.opts(self, depends_on=args.after),
         )
         self.applications = pulumi.Output.from_input([child.project for child in children])
         self.register_outputs({"applications": self.applications})

@@ -810,8 +810,14 @@ class Orchestrator:
 
         None: only the engine can tell (Pulumi Cloud, whose checkpoints are not ours to read)."""
         record = self.records.get(project.name)
+        refreshed = self.refreshes.get(project.name)
+        # Drift the last refresh found is repaired by deploying again, even when nothing of ours changed.
+        drifted = refreshed is not None and refreshed.drifted
         if project.name in self._cascaded:
             result.reason = f"--cascade: {self._cascaded[project.name]}"
+            return False
+        if drifted:
+            result.reason = "drifted at the last refresh: deployed again to repair it"
             return False
         if self.options.force or record is None or record.fingerprint != print_:
             return False
@@ -843,6 +849,8 @@ class Orchestrator:
         stack_outputs: list[Mapping[str, Any]],
     ) -> None:
         print_, deps = self._fingerprint(project)
+        refreshed = self.refreshes.get(project.name)
+        drifted = refreshed is not None and refreshed.drifted
         fresh = self._up_to_date(project, result, print_)
         if fresh:
             return
@@ -866,6 +874,8 @@ class Orchestrator:
             show_secrets=False,
             suppress_outputs=True,
             message=self.options.message,
+            # Read the drifted objects first, so the update sees them as they are and puts them back.
+            refresh=True if drifted else None,
             **self._policy(),
             **common,
         )
@@ -887,6 +897,8 @@ class Orchestrator:
             consumed=consumed,
             checkpoint=checkpoint_token(self.state, result.stack) if self.state is not None else None,
         )
+        if drifted:
+            self.refreshes.drop(project.name)
         result.status = Status.DONE
 
     def _policy(self) -> dict[str, Any]:

@@ -1,0 +1,165 @@
+"""The whole `local` estate on the real engine against the real local API server (``APPOFAPPS_LOCAL_KUBERNETES=live``).
+
+Deploy from clean (rollouts awaited, Ready through KWOK), a second preview changes nothing, refresh finds no
+drift; a Deployment edited and a NetworkPolicy deleted behind Pulumi's back are reported by refresh and shown by
+status, and the next deploy repairs both; destroy leaves no namespace of ours and no Application.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appofapps.controlplane.lifecycle import DATA_DIR_VARIABLE, ControlPlane
+from appofapps.engine.bootstrap import Engine
+from appofapps.k8s import LIVE, LOCAL_KUBERNETES_VARIABLE
+from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
+from appofapps.orchestrator.progress import PlainProgress
+from appofapps.orchestrator.status import environment_status
+
+pytestmark = [pytest.mark.engine, pytest.mark.controlplane]
+
+REPO = Path(__file__).resolve().parents[2]
+TEAMS = ("payments", "storefront")
+APPS = ("payments-ledger", "payments-api", "storefront-catalog", "storefront-web")
+
+
+@pytest.fixture
+def estate_copy(tmp_path: Path) -> Path:
+    """The estate's projects in a scratch root, so state never touches the checkout."""
+    root = tmp_path / "estate"
+    root.mkdir()
+    for name in ("platform", "apps"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    (root / ".venv").symlink_to(REPO / ".venv")
+    return root
+
+
+@pytest.fixture
+def live_env(engine_env: dict[str, str], control_plane: ControlPlane) -> dict[str, str]:
+    return {**engine_env, LOCAL_KUBERNETES_VARIABLE: LIVE, DATA_DIR_VARIABLE: str(control_plane.directory)}
+
+
+def orchestrate(
+    engine: Engine, env: dict[str, str], root: Path, operation: Operation, up_to_date_ok: bool = False
+) -> RunReport:
+    report = run(
+        root,
+        "local",
+        RunOptions(operation=operation, handle_signals=False),
+        Selection(),
+        engine=engine,
+        base_env=env,
+        progress=PlainProgress(io.StringIO()),
+    )
+    fine = {Status.DONE, Status.UP_TO_DATE} if up_to_date_ok else {Status.DONE}
+    failed = {name: r.reason for name, r in report.results.items() if r.status not in fine}
+    assert report.ok and not failed, f"{operation} did not finish cleanly: {failed}"
+    return report
+
+
+def items(plane: ControlPlane, path: str) -> list[dict[str, Any]]:
+    return list(plane.api().get(path)["items"])
+
+
+def our_namespaces(plane: ControlPlane) -> set[str]:
+    names = {ns["metadata"]["name"] for ns in items(plane, "/api/v1/namespaces")}
+    return names & {*TEAMS, "argocd"}
+
+
+def test_local_estate_live_deploys_ready_repairs_drift_and_destroys_clean(
+    engine: Engine, live_env: dict[str, str], estate_copy: Path, control_plane: ControlPlane
+) -> None:
+    api = control_plane.api()
+    deployed = orchestrate(engine, live_env, estate_copy, Operation.DEPLOY)
+    assert {name: r.policy_violations for name, r in deployed.results.items() if r.policy_violations} == {}
+    assert our_namespaces(control_plane) == {*TEAMS, "argocd"}
+    for team in TEAMS:
+        policies = {
+            p["metadata"]["name"]
+            for p in items(control_plane, f"/apis/networking.k8s.io/v1/namespaces/{team}/networkpolicies")
+        }
+        assert {"default-deny", "allow-dns"} <= policies
+        assert items(control_plane, f"/api/v1/namespaces/{team}/resourcequotas")
+        for deployment in items(control_plane, f"/apis/apps/v1/namespaces/{team}/deployments"):
+            status = deployment["status"]
+            # The engine awaited the rollout: every replica is Ready (through KWOK) when the deploy ends.
+            assert status.get("readyReplicas") == deployment["spec"]["replicas"], deployment["metadata"][
+                "name"
+            ]
+    kinds = {
+        kind
+        for team in TEAMS
+        for kind, path in (
+            ("Service", f"/api/v1/namespaces/{team}/services"),
+            ("ServiceAccount", f"/api/v1/namespaces/{team}/serviceaccounts"),
+            ("HorizontalPodAutoscaler", f"/apis/autoscaling/v2/namespaces/{team}/horizontalpodautoscalers"),
+            ("PodDisruptionBudget", f"/apis/policy/v1/namespaces/{team}/poddisruptionbudgets"),
+        )
+        if items(control_plane, path)
+    }
+    assert kinds == {"Service", "ServiceAccount", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    assert api.exists("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/applications.argoproj.io")
+    applications = {
+        a["metadata"]["name"]
+        for a in items(control_plane, "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications")
+    }
+    assert applications == {"root", "platform-cluster", *APPS}
+
+    previewed = orchestrate(engine, live_env, estate_copy, Operation.PREVIEW)
+    changes = {
+        name: {kind: n for kind, n in r.changes.items() if kind != "same" and n}
+        for name, r in previewed.results.items()
+    }
+    assert all(not c for c in changes.values()), f"second preview wants changes: {changes}"
+    refreshed = orchestrate(engine, live_env, estate_copy, Operation.REFRESH)
+    assert {n: r.reason for n, r in refreshed.results.items() if r.reason} == {}, "no drift, nothing left out"
+
+    # Drift behind Pulumi's back, through the API: a Deployment edited, a team's default-deny deleted.
+    deployment_path = "/apis/apps/v1/namespaces/payments/deployments/api"
+    declared_image = api.get(deployment_path)["spec"]["template"]["spec"]["containers"][0]["image"]
+    api.send(
+        "PATCH",
+        deployment_path,
+        [
+            {
+                "op": "replace",
+                "path": "/spec/template/spec/containers/0/image",
+                "value": "registry.example.com/hand:0.0.1",
+            }
+        ],
+        content_type="application/json-patch+json",
+    )
+    status, _ = api.call(
+        "DELETE", "/apis/networking.k8s.io/v1/namespaces/storefront/networkpolicies/default-deny"
+    )
+    assert status == 200
+    drifted = orchestrate(engine, live_env, estate_copy, Operation.REFRESH)
+    api_drift = [(d.change, d.urn.rsplit("::", 1)[1]) for d in drifted.results["payments-api"].drift]
+    cluster_drift = [(d.change, d.urn.rsplit("::", 1)[1]) for d in drifted.results["platform-cluster"].drift]
+    assert ("update", "payments-api-deployment") in api_drift, drifted.results["payments-api"].drift
+    assert ("delete", "tenancy-storefront-default-deny") in cluster_drift, drifted.results[
+        "platform-cluster"
+    ].drift
+    shown = {
+        s.project: s for s in environment_status(estate_copy, "local", backend=live_env["PULUMI_BACKEND_URL"])
+    }
+    assert shown["payments-api"].drifted and shown["platform-cluster"].drifted
+
+    repair = orchestrate(engine, live_env, estate_copy, Operation.DEPLOY, up_to_date_ok=True)
+    redeployed = {n for n, r in repair.results.items() if r.status is Status.DONE}
+    assert redeployed == {"payments-api", "platform-cluster"}, {
+        n: r.reason for n, r in repair.results.items()
+    }
+    repaired = api.get(deployment_path)["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert repaired == declared_image, "the deploy did not repair the edited Deployment"
+    assert api.exists("/apis/networking.k8s.io/v1/namespaces/storefront/networkpolicies/default-deny")
+
+    orchestrate(engine, live_env, estate_copy, Operation.DESTROY)
+    assert our_namespaces(control_plane) == set(), "destroy left namespaces of ours"
+    assert not api.exists("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/applications.argoproj.io")
