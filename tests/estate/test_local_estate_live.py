@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from appofapps.controlplane.lifecycle import DATA_DIR_VARIABLE, ControlPlane
+from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
 from appofapps.k8s import LIVE, LOCAL_KUBERNETES_VARIABLE
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
@@ -147,7 +148,8 @@ def test_local_estate_live_deploys_ready_repairs_drift_and_destroys_clean(
         "platform-cluster"
     ].drift
     shown = {
-        s.project: s for s in environment_status(estate_copy, "local", backend=live_env["PULUMI_BACKEND_URL"])
+        s.project: s
+        for s in environment_status(estate_copy, "local", backend=backend_for(estate_copy, "local", live_env))
     }
     assert shown["payments-api"].drifted and shown["platform-cluster"].drifted
 
