@@ -279,7 +279,10 @@ def main() -> int:
         chained = base / "chained"
         previous: list[str] = []
         for index in range(chain_length):
-            write_project(chained, f"c{index}", deps=previous)
+            refs = "".join(
+                f'pulumi.StackReference(f"organization/{dep}/{{pulumi.get_stack()}}")\n' for dep in previous
+            )
+            write_project(chained, f"c{index}", deps=previous, program=PROGRAM + refs)
             previous = [f"c{index}"]
         file_env = environment(engine, base / "state-chain")
         with s3_server(engine) as bucket_env:
