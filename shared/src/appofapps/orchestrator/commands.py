@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -236,18 +237,7 @@ def _run(args: argparse.Namespace) -> int:
     # With --json, stdout carries the one JSON document; people read progress and the table on stderr.
     console = Console(stderr=True) if args.json else Console()
     if operation is Operation.DESTROY:
-        try:
-            planned = plan(args.root, args.env, _selection(args))
-        except OrchestratorError as error:
-            return _fail(f"{operation} {args.env}: nothing ran:\n{error}", refused(error))
-        stacks = [planned.graph.stack(name) for level in planned.levels() for name in level]
-        declined = confirm(
-            f"destroy {len(stacks)} stack(s)",
-            args.env,
-            state_resources(planned.estate.root, stacks),
-            yes=args.yes,
-            argv=_argv(args),
-        )
+        declined = _confirm_stacks(args, _selection(args), str(operation), lambda n: f"destroy {n} stack(s)")
         if declined is not None:
             return declined
     progress = make_progress(console, plain=True if args.plain else None)
@@ -369,18 +359,30 @@ def _restore_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
-def _move_state(args: argparse.Namespace) -> int:
+def _confirm_stacks(
+    args: argparse.Namespace, selection: Selection, command: str, action: Callable[[int], str]
+) -> int | None:
+    """List the selected stacks with their resource counts and ask; None when the command may go on."""
     try:
-        planned = plan(args.root, args.env, Selection())
+        planned = plan(args.root, args.env, selection)
     except OrchestratorError as error:
-        return _fail(f"move-state {args.env}: nothing ran:\n{error}", refused(error))
+        return _fail(f"{command} {args.env}: nothing ran:\n{error}", refused(error))
     stacks = [planned.graph.stack(name) for level in planned.levels() for name in level]
-    declined = confirm(
-        f"copy {len(stacks)} stack(s) into {args.to} (the source is left as it is)",
+    return confirm(
+        action(len(stacks)),
         args.env,
         state_resources(planned.estate.root, stacks),
         yes=args.yes,
         argv=_argv(args),
+    )
+
+
+def _move_state(args: argparse.Namespace) -> int:
+    declined = _confirm_stacks(
+        args,
+        Selection(),
+        "move-state",
+        lambda n: f"copy {n} stack(s) into {args.to} (the source is left as it is)",
     )
     if declined is not None:
         return declined
