@@ -60,7 +60,12 @@ def orchestrate(
     )
     fine = {Status.DONE, Status.UP_TO_DATE} if up_to_date_ok else {Status.DONE}
     failed = {name: r.reason for name, r in report.results.items() if r.status not in fine}
-    assert report.ok and not failed, f"{operation} did not finish cleanly: {failed}"
+    logs = {
+        name: Path(r.log).read_text()[-4000:]
+        for name, r in report.results.items()
+        if name in failed and r.log and Path(r.log).is_file()
+    }
+    assert report.ok and not failed, f"{operation} did not finish cleanly: {failed}\nengine logs: {logs}"
     return report
 
 
