@@ -30,7 +30,7 @@ from appofapps.engine.backend import LOCAL_PASSPHRASE
 from appofapps.engine.bootstrap import bootstrap
 from appofapps.k8s import LIVE, LOCAL_KUBERNETES_VARIABLE, RENDER
 from appofapps.orchestrator import Operation, RunOptions, Selection, run
-from appofapps.orchestrator.progress import PlainProgress
+from appofapps.orchestrator.execution.progress import PlainProgress
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 2**20

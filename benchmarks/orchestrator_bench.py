@@ -32,7 +32,7 @@ import yaml
 
 from appofapps.engine.bootstrap import Engine, bootstrap
 from appofapps.orchestrator import Operation, RunOptions, Selection, plan, run
-from appofapps.orchestrator.progress import PlainProgress
+from appofapps.orchestrator.execution.progress import PlainProgress
 
 PASSPHRASE = "benchmark-only-not-a-secret"  # noqa: S105 - protects throwaway benchmark state
 PROGRAM = """import time

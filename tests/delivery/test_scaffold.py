@@ -12,8 +12,8 @@ from appofapps.delivery import codeowners, workflows
 from appofapps.delivery.scaffold import NewApp, ScaffoldError, app_test_path, create
 from appofapps.manifest import load_estate
 from appofapps.orchestrator.api import plan
-from appofapps.orchestrator.discovery import discover
-from appofapps.orchestrator.model import DiscoveryError
+from appofapps.orchestrator.planning.discovery import discover
+from appofapps.orchestrator.planning.model import DiscoveryError
 
 REPO = Path(__file__).resolve().parents[2]
 

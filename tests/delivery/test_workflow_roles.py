@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from appofapps.delivery import workflows
-from appofapps.orchestrator.discovery import discover
+from appofapps.orchestrator.planning.discovery import discover
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"

@@ -16,7 +16,7 @@ from policy_checks import missing_tags, open_ingress, policy_document, statement
 
 from appofapps.contracts import CLUSTER, NETWORKING, ROOT, app_contract
 from appofapps.manifest import load_estate
-from appofapps.orchestrator.discovery import discover
+from appofapps.orchestrator.planning.discovery import discover
 from appofapps.stackrefs import UpstreamError, stack_name
 
 CLOUD = ["staging", "production"]

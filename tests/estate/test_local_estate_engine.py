@@ -18,7 +18,7 @@ import yaml
 
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.progress import PlainProgress
+from appofapps.orchestrator.execution.progress import PlainProgress
 
 pytestmark = pytest.mark.engine
 

@@ -19,8 +19,8 @@ from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
 from appofapps.k8s import LIVE, LOCAL_KUBERNETES_VARIABLE
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.progress import PlainProgress
-from appofapps.orchestrator.status import environment_status
+from appofapps.orchestrator.cli.status import environment_status
+from appofapps.orchestrator.execution.progress import PlainProgress
 
 pytestmark = [pytest.mark.engine, pytest.mark.controlplane]
 

@@ -19,7 +19,7 @@ from orchestrator.fault_estates import journal, write_provider_project
 
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.progress import PlainProgress
+from appofapps.orchestrator.execution.progress import PlainProgress
 from appofapps.tags import ownership_tags
 
 from .kube_estates import write_pack

@@ -17,8 +17,8 @@ from appofapps.guardrails.enforcement import (
 )
 from appofapps.guardrails.rules import RULE_NAMES
 from appofapps.orchestrator import Operation, OrchestratorError, RunOptions
-from appofapps.orchestrator.guard import find_packs, guarded, policy_gates
-from appofapps.orchestrator.records import policy_digest
+from appofapps.orchestrator.execution.guard import find_packs, guarded, policy_gates
+from appofapps.orchestrator.state.records import policy_digest
 
 from .kube_estates import PACK_SOURCE, REPO_ROOT, write_pack
 

@@ -13,8 +13,8 @@ from orchestrator.estates import write_project
 
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.progress import PlainProgress
-from appofapps.orchestrator.report import render_table
+from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator.execution.report import render_table
 
 from .kube_estates import write_kube_project, write_pack
 
@@ -135,7 +135,7 @@ def test_a_preview_blocked_by_policy_exits_5_with_the_violations_in_its_json_rep
     import subprocess
     import sys
 
-    from appofapps.orchestrator import documents
+    from appofapps.orchestrator.execution import documents
 
     root = tmp_path / "estate"
     write_pack(root)

@@ -19,8 +19,8 @@ import pytest
 from appofapps.cli import main
 from appofapps.engine.backend import backend_for, open_store
 from appofapps.engine.store import Store
-from appofapps.orchestrator.audit import GENESIS, AuditRun, AuditTampered, AuditTrail, entry_hash
-from appofapps.orchestrator.report import StackResult, Status
+from appofapps.orchestrator.execution.report import StackResult, Status
+from appofapps.orchestrator.state.audit import GENESIS, AuditRun, AuditTampered, AuditTrail, entry_hash
 
 RUN = AuditRun(
     operation="deploy",
@@ -204,8 +204,8 @@ def test_policy_violations_on_a_stack_result_are_recorded(store: Store) -> None:
 APPENDER = """
 import sys, threading
 from appofapps.engine.backend import open_store
-from appofapps.orchestrator.audit import AuditRun, AuditTrail
-from appofapps.orchestrator.report import StackResult, Status
+from appofapps.orchestrator.state.audit import AuditRun, AuditTrail
+from appofapps.orchestrator.execution.report import StackResult, Status
 
 run = AuditRun("deploy", "local", "proc", None, None, sys.argv[2])
 def work(thread):

@@ -10,9 +10,9 @@ import pytest
 
 from appofapps.cli import main
 from appofapps.orchestrator import DiscoveryError, Selection, discover, plan
-from appofapps.orchestrator.changes import ChangeError
-from appofapps.orchestrator.imports import SharedLibrary, imported_names
-from appofapps.orchestrator.records import shared_digest
+from appofapps.orchestrator.planning.changes import ChangeError
+from appofapps.orchestrator.planning.imports import SharedLibrary, imported_names
+from appofapps.orchestrator.state.records import shared_digest
 
 from .estates import write_project
 from .shared_estates import commit_all, git, shared_estate

@@ -14,7 +14,7 @@ from pulumi import automation as auto
 
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.progress import PlainProgress
+from appofapps.orchestrator.execution.progress import PlainProgress
 
 from .shared_estates import SHAPE, commit_all, shared_estate
 

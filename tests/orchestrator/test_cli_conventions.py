@@ -16,9 +16,9 @@ import pytest
 
 from appofapps.cli import main
 from appofapps.engine.backend import backend_for
-from appofapps.orchestrator import documents
-from appofapps.orchestrator.audit import AuditTrail
-from appofapps.orchestrator.exit_codes import MEANINGS, ExitCode
+from appofapps.orchestrator.cli.exit_codes import MEANINGS, ExitCode
+from appofapps.orchestrator.execution import documents
+from appofapps.orchestrator.state.audit import AuditTrail
 
 from .estates import write_project
 from .terminal import CONSOLE, on_terminal
@@ -149,7 +149,7 @@ def test_declining_at_the_terminal_prompt_exits_8_touching_nothing(
 
 
 def test_unlock_force_asks_and_an_unknown_answer_keeps_the_lock(tmp_path: Path) -> None:
-    from appofapps.orchestrator.locks import EnvironmentLock
+    from appofapps.orchestrator.state.locks import EnvironmentLock
 
     with EnvironmentLock(tmp_path, backend_for(tmp_path, "local", {}), "local", "deploy local") as held:
         lock_file = tmp_path / ".state" / ".appofapps" / "local" / "lock.json"

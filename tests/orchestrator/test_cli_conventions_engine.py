@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from appofapps.engine.backend import backend_for
-from appofapps.orchestrator import documents
-from appofapps.orchestrator.exit_codes import ExitCode
-from appofapps.orchestrator.locks import EnvironmentLock
+from appofapps.orchestrator.cli.exit_codes import ExitCode
+from appofapps.orchestrator.execution import documents
+from appofapps.orchestrator.state.locks import EnvironmentLock
 
 from .estates import chain, set_config
 from .terminal import CONSOLE, on_terminal

@@ -15,8 +15,8 @@ from appofapps.cli import main
 from appofapps.engine.bootstrap import Engine
 from appofapps.engine.store import FileStore
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, discover, run
-from appofapps.orchestrator.output_contracts import ContractError, keys_from_engine, keys_from_state
-from appofapps.orchestrator.progress import PlainProgress
+from appofapps.orchestrator.checks.output_contracts import ContractError, keys_from_engine, keys_from_state
+from appofapps.orchestrator.execution.progress import PlainProgress
 
 from .estates import chain
 

@@ -16,9 +16,9 @@ import yaml
 from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RunOptions, Selection, Status, run
-from appofapps.orchestrator.progress import PlainProgress
-from appofapps.orchestrator.report import RunReport
-from appofapps.orchestrator.status import environment_status
+from appofapps.orchestrator.cli.status import environment_status
+from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator.execution.report import RunReport
 
 pytestmark = pytest.mark.engine
 

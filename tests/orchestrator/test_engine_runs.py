@@ -20,9 +20,9 @@ from pulumi import automation as auto
 from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, OrchestratorError, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.audit import AuditTrail
-from appofapps.orchestrator.locks import meta_dir
-from appofapps.orchestrator.progress import PlainProgress
+from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator.state.audit import AuditTrail
+from appofapps.orchestrator.state.locks import meta_dir
 
 from .estates import chain, diamond, set_config, write_project
 

@@ -14,7 +14,7 @@ import pytest
 
 from appofapps.engine.bootstrap import Engine, EngineMismatch
 from appofapps.orchestrator import Operation, RunOptions, Selection, run
-from appofapps.orchestrator.progress import PlainProgress
+from appofapps.orchestrator.execution.progress import PlainProgress
 
 from .estates import chain
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from appofapps.cli import main
-from appofapps.orchestrator.estate_lint import lint
+from appofapps.orchestrator.checks.estate_lint import lint
 
 from .estates import set_config, write_project
 

@@ -12,8 +12,8 @@ import pytest
 from appofapps.cli import main
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, run
-from appofapps.orchestrator.estate_lint import EstateLintError
-from appofapps.orchestrator.progress import PlainProgress
+from appofapps.orchestrator.checks.estate_lint import EstateLintError
+from appofapps.orchestrator.execution.progress import PlainProgress
 
 from .estates import set_config, write_project
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from appofapps.orchestrator.locks import meta_dir
+from appofapps.orchestrator.state.locks import meta_dir
 
 from .estates import set_config, write_project
 from .fault_estates import console, preview_changes, start_console, wait_for

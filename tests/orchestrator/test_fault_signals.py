@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from appofapps.engine.backend import backend_for
-from appofapps.orchestrator.audit import AuditTrail
-from appofapps.orchestrator.locks import meta_dir
+from appofapps.orchestrator.state.audit import AuditTrail
+from appofapps.orchestrator.state.locks import meta_dir
 
 from .estates import write_project
 from .fault_estates import console, journal, preview_changes, start_console, wait_for, write_provider_project

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appofapps.orchestrator.locks import meta_dir
+from appofapps.orchestrator.state.locks import meta_dir
 
 from .estates import chain
 from .fault_estates import console, preview_changes

@@ -16,7 +16,7 @@ import pytest
 
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RetryPolicy, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.progress import PlainProgress
+from appofapps.orchestrator.execution.progress import PlainProgress
 
 from .estates import write_project
 from .fault_estates import preview_changes, write_provider_project

@@ -17,11 +17,11 @@ from appofapps.cli import main
 from appofapps.engine.backend import LOCAL_PASSPHRASE, backend_for
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Selection, plan, run
-from appofapps.orchestrator.observed import compare, observed_edges
-from appofapps.orchestrator.progress import PlainProgress
-from appofapps.orchestrator.report import RunReport
-from appofapps.orchestrator.runner import Operation, RunOptions
-from appofapps.orchestrator.runtimes import RuntimeCheckError
+from appofapps.orchestrator.checks.observed import compare, observed_edges
+from appofapps.orchestrator.checks.runtimes import RuntimeCheckError
+from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator.execution.report import RunReport
+from appofapps.orchestrator.execution.runner import Operation, RunOptions
 
 from .estates import PROGRAM, write_project
 from .foreign_estates import foreign_python_repo

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from appofapps.orchestrator import DiscoveryError, Selection, discover, estate_lint, plan
+from appofapps.orchestrator import DiscoveryError, Selection, discover, plan
 from appofapps.orchestrator.api import UnorderedError, refuse_unordered
+from appofapps.orchestrator.checks import estate_lint
 
 from .foreign_estates import (
     go_estate,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from appofapps.orchestrator.gitinfo import Checkout, actor
+from appofapps.orchestrator.planning.gitinfo import Checkout, actor
 
 
 def _git(root: Path, *args: str) -> None:

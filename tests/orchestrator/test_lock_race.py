@@ -18,7 +18,7 @@ import pytest
 
 from appofapps.engine.backend import backend_for
 from appofapps.orchestrator import EnvironmentLock, LockHeld
-from appofapps.orchestrator.locks import process_alive
+from appofapps.orchestrator.state.locks import process_alive
 
 CONTENDERS = 50
 RACE_SECONDS = 3.0

@@ -17,7 +17,7 @@ from appofapps.cli import main
 from appofapps.engine.backend import Backend, backend_for
 from appofapps.engine.store import Conflict, FileStore, StoreError, check_conditional_writes
 from appofapps.orchestrator import EnvironmentLock, Failure, LockHeld, RetryPolicy, classify
-from appofapps.orchestrator.locks import unlock_command
+from appofapps.orchestrator.state.locks import unlock_command
 
 
 def backend(tmp_path: Path) -> Backend:

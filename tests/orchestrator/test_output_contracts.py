@@ -11,7 +11,7 @@ import pytest
 from appofapps import contracts
 from appofapps.cli import main
 from appofapps.orchestrator import build_graph, discover
-from appofapps.orchestrator.output_contracts import ContractReport, check
+from appofapps.orchestrator.checks.output_contracts import ContractReport, check
 
 from .estates import chain, write_project
 

@@ -13,8 +13,8 @@ import pytest
 
 from appofapps.engine.backend import backend_for, environment_env
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator.audit import AuditTrail
-from appofapps.orchestrator.locks import Holder, meta_dir
+from appofapps.orchestrator.state.audit import AuditTrail
+from appofapps.orchestrator.state.locks import Holder, meta_dir
 
 from .estates import write_project
 

@@ -15,8 +15,8 @@ from rich.console import Console
 from appofapps.contracts import NETWORKING
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.progress import PlainProgress
-from appofapps.orchestrator.report import render_table
+from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator.execution.report import render_table
 from appofapps.stackrefs import PLACEHOLDER_NOTICE, PLACEHOLDER_STACKS_VARIABLE
 
 pytestmark = pytest.mark.engine

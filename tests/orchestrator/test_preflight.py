@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from appofapps.credentials import StaticCredentialsRefused, refuse_static_keys_in_ci
 from appofapps.engine.passphrase import PassphraseError, PassphraseStack, check, read_passphrase
 from appofapps.orchestrator import plan
-from appofapps.orchestrator.discovery import discover
-from appofapps.orchestrator.preflight import PreflightError, preflight
+from appofapps.orchestrator.checks.preflight import PreflightError, preflight
+from appofapps.orchestrator.planning.discovery import discover
 
 from .estates import write_project
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from appofapps.orchestrator.progress import LiveProgress, PlainProgress, make_progress, print_final
-from appofapps.orchestrator.report import RunReport, StackResult, Status
+from appofapps.orchestrator.execution.progress import LiveProgress, PlainProgress, make_progress, print_final
+from appofapps.orchestrator.execution.report import RunReport, StackResult, Status
 
 
 def sample_report() -> RunReport:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from appofapps.engine.backend import backend_for
 from appofapps.orchestrator import discover
-from appofapps.orchestrator.records import DeployRecord, DeployRecords, fingerprint
+from appofapps.orchestrator.state.records import DeployRecord, DeployRecords, fingerprint
 
 from .estates import set_config, write_project
 

@@ -13,7 +13,8 @@ import pytest
 
 from appofapps.cli import main
 from appofapps.engine.store import FileStore
-from appofapps.orchestrator.recovery import (
+from appofapps.orchestrator.execution.runner import rendered_resources
+from appofapps.orchestrator.state.recovery import (
     DamagedCheckpoint,
     StateNotWritable,
     check_writable,
@@ -22,7 +23,6 @@ from appofapps.orchestrator.recovery import (
     pending_operations,
     stack_locks,
 )
-from appofapps.orchestrator.runner import rendered_resources
 
 STACK = "organization/app/local"
 

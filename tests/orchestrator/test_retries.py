@@ -16,9 +16,9 @@ from pulumi.automation.errors import create_command_error
 
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, Orchestrator, RetryPolicy, RunOptions, Status, plan
-from appofapps.orchestrator.model import Project
-from appofapps.orchestrator.progress import PlainProgress
-from appofapps.orchestrator.report import StackResult
+from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator.execution.report import StackResult
+from appofapps.orchestrator.planning.model import Project
 
 from .estates import chain
 

@@ -11,9 +11,7 @@ import pytest
 from appofapps.cli import main
 from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator.locks import EnvironmentLock, LockHeld
-from appofapps.orchestrator.report import RunReport
-from appofapps.orchestrator.rollback import (
+from appofapps.orchestrator.cli.rollback import (
     Rollback,
     RollbackError,
     Target,
@@ -21,6 +19,8 @@ from appofapps.orchestrator.rollback import (
     resolve_target,
     rollback,
 )
+from appofapps.orchestrator.execution.report import RunReport
+from appofapps.orchestrator.state.locks import EnvironmentLock, LockHeld
 
 from .estates import write_project
 

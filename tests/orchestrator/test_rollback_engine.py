@@ -19,9 +19,9 @@ from pulumi import automation as auto
 from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.audit import AuditTrail
-from appofapps.orchestrator.progress import PlainProgress
-from appofapps.orchestrator.rollback import rollback
+from appofapps.orchestrator.cli.rollback import rollback
+from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator.state.audit import AuditTrail
 
 from .estates import set_config, write_project
 

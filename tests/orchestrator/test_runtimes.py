@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from appofapps.orchestrator import discover
-from appofapps.orchestrator.runtimes import RuntimeCheckError, check_runtimes
+from appofapps.orchestrator.checks.runtimes import RuntimeCheckError, check_runtimes
 
 from .foreign_estates import go_estate, project, write
 

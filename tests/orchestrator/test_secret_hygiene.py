@@ -24,7 +24,7 @@ from pulumi import automation as auto
 
 from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator.audit import AuditTrail
+from appofapps.orchestrator.state.audit import AuditTrail
 
 from .estates import set_config
 

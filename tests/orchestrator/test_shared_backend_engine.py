@@ -23,10 +23,10 @@ import yaml
 from appofapps.cli import main
 from appofapps.engine.backend import LOCAL_PASSPHRASE, backend_for
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator.audit import AuditTrail
-from appofapps.orchestrator.locks import LEASE_VARIABLE
-from appofapps.orchestrator.rollback import resolve_target
-from appofapps.orchestrator.status import environment_status
+from appofapps.orchestrator.cli.rollback import resolve_target
+from appofapps.orchestrator.cli.status import environment_status
+from appofapps.orchestrator.state.audit import AuditTrail
+from appofapps.orchestrator.state.locks import LEASE_VARIABLE
 
 from .estates import chain, set_config, write_project
 from .fault_estates import CONSOLE, console, kill_tree, start_console, wait_for, write_slow_project

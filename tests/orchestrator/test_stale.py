@@ -9,10 +9,10 @@ from pathlib import Path
 
 from appofapps.engine.backend import backend_for
 from appofapps.engine.store import FileStore
-from appofapps.orchestrator.gitinfo import Checkout
-from appofapps.orchestrator.records import DeployRecord, DeployRecords, RefreshRecords
-from appofapps.orchestrator.stale import changed_keys, output_key, output_prints, stale_stacks
-from appofapps.orchestrator.status import StackStatus
+from appofapps.orchestrator.cli.status import StackStatus
+from appofapps.orchestrator.planning.gitinfo import Checkout
+from appofapps.orchestrator.state.records import DeployRecord, DeployRecords, RefreshRecords
+from appofapps.orchestrator.state.stale import changed_keys, output_key, output_prints, stale_stacks
 
 
 def test_output_key_is_created_once_private_and_reused(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pulumi import automation as auto
 
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.progress import PlainProgress
+from appofapps.orchestrator.execution.progress import PlainProgress
 
 from .estates import set_config, write_project
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appofapps.orchestrator.report import RunReport, StackResult, Status
-from appofapps.orchestrator.summary import append_markdown, markdown
+from appofapps.orchestrator.execution.report import RunReport, StackResult, Status
+from appofapps.orchestrator.execution.summary import append_markdown, markdown
 
 
 def report() -> RunReport:

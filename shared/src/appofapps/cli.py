@@ -14,9 +14,9 @@ from appofapps.credentials import scan_repository
 from appofapps.delivery.commands import add_commands as add_delivery_commands
 from appofapps.doctor import add_doctor_command
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
-from appofapps.orchestrator import exit_codes
-from appofapps.orchestrator.check_commands import add_check_commands
-from appofapps.orchestrator.commands import add_commands
+from appofapps.orchestrator.cli import exit_codes
+from appofapps.orchestrator.cli.check_commands import add_check_commands
+from appofapps.orchestrator.cli.commands import add_commands
 
 
 def _bootstrap(_: argparse.Namespace) -> int:

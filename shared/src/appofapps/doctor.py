@@ -30,9 +30,9 @@ from appofapps.engine.backend import LOCAL_ENVIRONMENT, BackendError, backend_fo
 from appofapps.engine.bootstrap import MIN_GO, Engine, cli_version, installed_plugins, locate_cli
 from appofapps.engine.pins import EnginePins, PinError
 from appofapps.engine.store import StoreError, check_conditional_writes
-from appofapps.orchestrator.discovery import discover
-from appofapps.orchestrator.model import OrchestratorError
-from appofapps.orchestrator.recovery import check_writable
+from appofapps.orchestrator.planning.discovery import discover
+from appofapps.orchestrator.planning.model import OrchestratorError
+from appofapps.orchestrator.state.recovery import check_writable
 
 INSTALL_TOOLS = Path(".ci") / "install-tools"
 AWS_CREDENTIAL_VARIABLES = (

@@ -15,7 +15,7 @@ import yaml
 from appofapps.delivery.generated import header
 from appofapps.delivery.scaffold import app_test_path
 from appofapps.manifest import MANIFEST_NAME, ManifestError, load
-from appofapps.orchestrator.discovery import DECLARATION_FILE, discover
+from appofapps.orchestrator.planning.discovery import DECLARATION_FILE, discover
 
 CODEOWNERS_PATH = Path(".github") / "CODEOWNERS"
 OWNER_KEY = "owner"

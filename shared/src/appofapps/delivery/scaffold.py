@@ -21,8 +21,8 @@ import yaml
 
 from appofapps.contracts import app_project
 from appofapps.manifest import MANIFEST_NAME, ManifestError, check_image, load, load_estate, schema
-from appofapps.orchestrator.discovery import APP_IMPLICIT_DEPENDENCY, discover
-from appofapps.orchestrator.model import OrchestratorError
+from appofapps.orchestrator.planning.discovery import APP_IMPLICIT_DEPENDENCY, discover
+from appofapps.orchestrator.planning.model import OrchestratorError
 
 # `<project>-data-` plus the 7 characters Pulumi appends must fit an S3 bucket name (63); IAM role names
 # (`<project>-role-…`, 64) and Kubernetes names and labels (63) then fit too.

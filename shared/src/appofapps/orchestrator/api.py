@@ -9,18 +9,19 @@ from pathlib import Path
 
 from appofapps.engine.backend import backend_for, environment_env
 from appofapps.engine.bootstrap import Engine, bootstrap, cache_root, verify
-from appofapps.orchestrator import estate_lint, output_contracts, writes
-from appofapps.orchestrator.changes import Changes, changed_graph, detect
-from appofapps.orchestrator.cloud_access import check_cloud_access, require_shared_backend
-from appofapps.orchestrator.discovery import discover
-from appofapps.orchestrator.graph import GraphError, StackGraph, build_graph
-from appofapps.orchestrator.guard import GUARDED, describe, guarded, policy_gates
-from appofapps.orchestrator.model import Estate
-from appofapps.orchestrator.progress import Progress
-from appofapps.orchestrator.recovery import check_writable
-from appofapps.orchestrator.report import RunReport
-from appofapps.orchestrator.runner import Operation, Orchestrator, RunOptions
-from appofapps.orchestrator.runtimes import Runtimes, check_runtimes
+from appofapps.orchestrator.checks import estate_lint, output_contracts
+from appofapps.orchestrator.checks.cloud_access import check_cloud_access, require_shared_backend
+from appofapps.orchestrator.checks.runtimes import Runtimes, check_runtimes
+from appofapps.orchestrator.execution import writes
+from appofapps.orchestrator.execution.guard import GUARDED, describe, guarded, policy_gates
+from appofapps.orchestrator.execution.progress import Progress
+from appofapps.orchestrator.execution.report import RunReport
+from appofapps.orchestrator.execution.runner import Operation, Orchestrator, RunOptions
+from appofapps.orchestrator.planning.changes import Changes, changed_graph, detect
+from appofapps.orchestrator.planning.discovery import discover
+from appofapps.orchestrator.planning.graph import GraphError, StackGraph, build_graph
+from appofapps.orchestrator.planning.model import Estate
+from appofapps.orchestrator.state.recovery import check_writable
 from appofapps.stackrefs import organization as default_organization
 
 

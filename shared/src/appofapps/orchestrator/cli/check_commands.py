@@ -1,0 +1,114 @@
+"""The ``contracts`` and ``lint-estate`` subcommands: checks of an estate that run no engine on a self-managed backend.
+
+Exit codes as for the other commands: 0 consistent, 2 problems found or the estate cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from appofapps.engine.backend import backend_for, environment_env
+from appofapps.engine.bootstrap import BootstrapError, bootstrap
+from appofapps.orchestrator.api import plan
+from appofapps.orchestrator.checks import estate_lint, output_contracts
+from appofapps.orchestrator.cli.commands import (
+    EXIT_INVALID,
+    _common,
+    _json_flag,
+    _observed,
+    _selection,
+    refused,
+)
+from appofapps.orchestrator.execution import documents
+from appofapps.orchestrator.planning.model import OrchestratorError
+
+
+def _contracts(args: argparse.Namespace) -> int:
+    try:
+        planned = plan(args.root, args.env, _selection(args))
+        env = None
+        engine_bin = None
+        if not args.static:
+            env = environment_env(planned.estate.root, args.env)
+            if not backend_for(planned.estate.root, args.env).self_managed:
+                # Only Pulumi Cloud needs the engine (`pulumi stack export`) to list deployed output keys.
+                engine = bootstrap()
+                engine_bin = engine.bin_dir
+                env = environment_env(planned.estate.root, args.env, engine.env())
+        report = output_contracts.check(planned.estate, planned.graph, env=env, engine_bin=engine_bin)
+        seen = None if env is None else _observed(planned)
+    except (OrchestratorError, BootstrapError) as error:
+        print(f"contracts {args.env}: cannot check:\n{error}", file=sys.stderr)
+        return refused(error)
+    failed = bool(report.problems or (seen is not None and seen.mismatches))
+    text = report.text() + ("\n" + "\n".join(seen.lines()) if seen is not None else "")
+    if args.json:
+        print(text, file=sys.stderr)
+        documents.emit(
+            "contracts",
+            {
+                "environment": report.environment,
+                "ok": not failed,
+                "checked": report.checked,
+                "deployed": report.deployed,
+                "unchecked": report.unchecked,
+                "problems": report.problems,
+                "observed_mismatches": seen.mismatches if seen is not None else None,
+            },
+        )
+    else:
+        print(text, file=sys.stderr if failed else sys.stdout)
+    return EXIT_INVALID if failed else 0
+
+
+def _lint_estate(args: argparse.Namespace) -> int:
+    try:
+        estate, problems = estate_lint.lint(args.root)
+    except OrchestratorError as error:
+        print(f"lint-estate: cannot read the estate:\n{error}", file=sys.stderr)
+        return EXIT_INVALID
+    summary = (
+        f"{len(estate.projects)} project(s), environments {', '.join(estate.environments) or 'none'}: "
+        + (f"{len(problems)} problem(s)" if problems else "consistent")
+    )
+    if args.json:
+        documents.emit(
+            "lint-estate",
+            {
+                "root": str(estate.root),
+                "projects": sorted(estate.projects),
+                "environments": list(estate.environments),
+                "ok": not problems,
+                "problems": [str(problem) for problem in problems],
+            },
+        )
+    if problems:
+        print("\n".join(f"- {problem}" for problem in problems) + "\n" + summary, file=sys.stderr)
+        return EXIT_INVALID
+    print(summary, file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def add_check_commands(commands: Any) -> None:
+    """Register ``contracts`` and ``lint-estate`` on an argparse subparsers object."""
+    checker = commands.add_parser(
+        "contracts",
+        help="check that every output a consumer reads is exported by its producer (code and deployed state)",
+    )
+    _common(checker, env_required=True)
+    checker.add_argument(
+        "--static", action="store_true", help="compare code only, not the producers' deployed state"
+    )
+    _json_flag(checker)
+    checker.set_defaults(run=_contracts)
+
+    linter = commands.add_parser(
+        "lint-estate",
+        help="check every environment's stack files, references, dependencies and app manifests",
+    )
+    linter.add_argument("--root", type=Path, default=Path.cwd(), help="estate root directory (default: .)")
+    _json_flag(linter)
+    linter.set_defaults(run=_lint_estate)

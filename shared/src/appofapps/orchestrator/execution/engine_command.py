@@ -1,0 +1,142 @@
+"""The Pulumi CLI as the Automation API runs it, with the processes kept in hand.
+
+The Automation API starts every ``pulumi`` in our own process group and keeps the handle to itself. For a clean
+Ctrl-C we need the opposite: each engine in its own session, so a terminal's SIGINT reaches the orchestrator
+alone, and the orchestrator forwards exactly one SIGINT to each running engine (a second one makes Pulumi abort
+without releasing its stack lock). This subclass changes only how the process is started and remembered.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+from pulumi.automation import CommandResult, OnOutput, PulumiCommand
+from pulumi.automation import errors as auto_errors
+from pulumi.automation.errors import create_command_error
+
+from appofapps.orchestrator.planning.model import Interrupted
+
+
+class InterruptedEngineError(auto_errors.CommandError):
+    """An engine this command asked to cancel ended unsuccessfully; ``exit_code`` says how it ended."""
+
+    def __init__(self, result: CommandResult) -> None:
+        super().__init__(result)
+        self.exit_code = result.code
+
+    @property
+    def how(self) -> str:
+        """``stopped itself (exit code 255)`` after a clean cancel; ``killed by SIGKILL`` when it never could."""
+        if self.exit_code < 0:
+            return f"killed by {signal.Signals(-self.exit_code).name}"
+        return f"stopped itself (exit code {self.exit_code})"
+
+
+class TrackedPulumiCommand(PulumiCommand):
+    """A PulumiCommand for one engine directory that can interrupt every process it started."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        # PulumiCommand looks for `<root>/bin/pulumi` and checks its version once, here (one engine start).
+        super().__init__(root=str(bin_dir.parent))
+        self.starts = 1
+        """Engine processes started: the version check and every command since."""
+        self.bin_dir = bin_dir
+        self._running: dict[int, subprocess.Popen[str]] = {}
+        self._signalled: set[int] = set()
+        self._guard = threading.Lock()
+        self._interrupted = False
+
+    @property
+    def running(self) -> list[int]:
+        with self._guard:
+            return sorted(self._running)
+
+    def interrupt(self) -> list[int]:
+        """Ask every running engine to cancel gracefully (once); returns the pids signalled."""
+        with self._guard:
+            self._interrupted = True
+            processes = [process for process in self._running.values() if process.poll() is None]
+            # Marked before the signal is sent, so an engine that stops at once is known to have been asked.
+            self._signalled.update(process.pid for process in processes)
+        signalled = []
+        for process in processes:
+            try:
+                process.send_signal(signal.SIGINT)
+                signalled.append(process.pid)
+            except ProcessLookupError:
+                with self._guard:
+                    self._signalled.discard(process.pid)
+        return signalled
+
+    def run(
+        self,
+        args: list[str],
+        cwd: str,
+        additional_env: Mapping[str, str],
+        on_output: OnOutput | None = None,
+        on_error: OnOutput | None = None,
+    ) -> CommandResult:
+        # Never prompt: a prompt would hang a worker forever. The flag goes before any `--` separator.
+        head = args[: args.index("--")] if "--" in args else args
+        if "--non-interactive" not in head:
+            args = ["--non-interactive", *args]
+        env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        with self._guard:
+            self.starts += 1
+        env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}"
+        chunks: dict[str, list[str]] = {"out": [], "err": []}
+
+        def pump(stream: IO[str], sink: list[str], callback: OnOutput | None) -> None:
+            for line in stream:
+                text = line.rstrip("\n")
+                sink.append(text)
+                if callback is not None:
+                    callback(text)
+
+        with self._guard:
+            if self._interrupted and args[1:2] != ["cancel"]:
+                # Ctrl-C already arrived: starting another engine would defeat "stop new work".
+                raise Interrupted("interrupted: no new engine starts")
+            process = subprocess.Popen(
+                [self.command, *args],
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                start_new_session=True,
+            )
+            self._running[process.pid] = process
+        assert process.stdout is not None and process.stderr is not None
+        readers = [
+            threading.Thread(target=pump, args=(process.stdout, chunks["out"], on_output), daemon=True),
+            threading.Thread(target=pump, args=(process.stderr, chunks["err"], on_error), daemon=True),
+        ]
+        try:
+            for reader in readers:
+                reader.start()
+            for reader in readers:
+                reader.join()
+            code = process.wait()
+        finally:
+            process.stdout.close()
+            process.stderr.close()
+            with self._guard:
+                self._running.pop(process.pid, None)
+                signalled = process.pid in self._signalled
+                self._signalled.discard(process.pid)
+        result = CommandResult(stdout="\n".join(chunks["out"]), stderr="\n".join(chunks["err"]), code=code)
+        if code != 0 and signalled:
+            raise InterruptedEngineError(result)
+        if code != 0:
+            raise create_command_error(result)
+        return result
