@@ -19,6 +19,7 @@ from rich.console import Console
 from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
 from appofapps.engine.store import StoreError
+from appofapps.layout import RENDERED_DIR, REPORTS_DIR
 from appofapps.orchestrator.api import Plan, Selection, plan, run
 from appofapps.orchestrator.checks import observed
 from appofapps.orchestrator.checks.cloud_access import CloudAccessRefused
@@ -50,8 +51,6 @@ EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = (
     ExitCode.LOCKED,
     ExitCode.INTERRUPTED,
 )
-RENDERED_DIRNAME = ".rendered"
-REPORTS_DIRNAME = ".reports"
 
 
 def _common(parser: argparse.ArgumentParser, *, env_required: bool) -> None:
@@ -170,7 +169,7 @@ def _graph(args: argparse.Namespace) -> int:
         return 0
     if args.format in picture.FORMATS:
         if args.output is None:
-            target = planned.estate.root / REPORTS_DIRNAME / f"{args.env}-graph.{args.format}"
+            target = planned.estate.root / REPORTS_DIR / f"{args.env}-graph.{args.format}"
         elif args.output.suffix == f".{args.format}":
             target = args.output
         else:
@@ -252,7 +251,7 @@ def _run(args: argparse.Namespace) -> int:
     except OrchestratorError as error:
         return _fail(f"{operation} {args.env}: nothing ran:\n{error}", refused(error))
     where = []
-    rendered = args.root.resolve() / RENDERED_DIRNAME / args.env
+    rendered = args.root.resolve() / RENDERED_DIR / args.env
     if operation is Operation.DEPLOY and rendered.is_dir():
         where.append(f"rendered manifests: {rendered}")
     print_final(report, console, where=where)

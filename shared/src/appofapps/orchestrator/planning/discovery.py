@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 
+from appofapps import layout
+from appofapps.layout import APP_MANIFEST, CLUSTER_PROJECT
 from appofapps.orchestrator.planning import languages
 from appofapps.orchestrator.planning.imports import SharedLibrary
 from appofapps.orchestrator.planning.model import (
@@ -50,11 +52,10 @@ from appofapps.orchestrator.planning.refnames import (
     split_stack_name,
 )
 
-DECLARATION_FILE = "estate.yaml"
+DECLARATION_FILE = layout.ESTATE_FILE
 EVERY_APP_KEY = "depends_on_every_app"
-APP_MANIFEST = "app.yaml"
 # Every app runs on the cluster, so it follows it even though its manifest does not say so.
-APP_IMPLICIT_DEPENDENCY = "platform-cluster"
+APP_IMPLICIT_DEPENDENCY = CLUSTER_PROJECT
 CONTRACTS_MODULE = "appofapps.contracts"
 SHARED_PACKAGE = "appofapps"
 # Keys only a stack file holds: a `Pulumi.<name>.yaml` with none of them (e.g. Pulumi.README.yaml) is no stack.
@@ -69,8 +70,8 @@ SKIP_DIRS = {
     "__pycache__",
     ".nox",
     ".state",
-    ".rendered",
-    ".reports",
+    layout.RENDERED_DIR,
+    layout.REPORTS_DIR,
     ".mypy_cache",
     ".ruff_cache",
     ".pytest_cache",
@@ -90,13 +91,13 @@ def _walk(root: Path) -> Iterator[Path]:
     """Directories under root holding a Pulumi.yaml, skipping caches and hidden directories."""
     for current, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
-        if "Pulumi.yaml" in files or "Pulumi.yml" in files:
+        if layout.names_a_project_file(files):
             yield Path(current)
 
 
 def _load_yaml(path: Path, problems: list[str]) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return layout.read_yaml(path)
     except (OSError, yaml.YAMLError) as error:
         problems.append(f"{path}: cannot read: {error}")
         return None
@@ -106,7 +107,7 @@ def _python_files(project_dir: Path) -> Iterator[Path]:
     for current, dirs, files in os.walk(project_dir):
         # A nested project is its own project; its files are not this one's.
         here = Path(current)
-        if here != project_dir and ((here / "Pulumi.yaml").exists() or (here / "Pulumi.yml").exists()):
+        if here != project_dir and layout.project_file(here) is not None:
             dirs[:] = []
             continue
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
@@ -115,22 +116,14 @@ def _python_files(project_dir: Path) -> Iterator[Path]:
                 yield here / name
 
 
-def _stack_config_dir(project_dir: Path, settings: dict[str, Any]) -> Path:
-    configured = settings.get("stackConfigDir")
-    return project_dir / str(configured) if configured else project_dir
-
-
 def _stacks(config_dir: Path, skipped: list[Path]) -> set[str]:
     """Stack names with a stack file; files named like one that hold no stack go to ``skipped``."""
     found = set()
-    for path in sorted(config_dir.glob("Pulumi.*.y*ml")):
-        match = re.fullmatch(r"Pulumi\.(.+)\.ya?ml", path.name)
-        if not match:
-            continue
-        if match.group(1).lower() == "readme" or not _holds_a_stack(path):
+    for stack, path in layout.stack_files(config_dir):
+        if stack.lower() == "readme" or not _holds_a_stack(path):
             skipped.append(path)
         else:
-            found.add(match.group(1))
+            found.add(stack)
     return found
 
 
@@ -153,10 +146,11 @@ def estate_stack_names(root: Path, problems: list[str]) -> dict[str, dict[str, s
     """Environment -> project -> stack name, from the root estate.yaml's
     ``environments: {<env>: {stacks: {<project>: <stack>}}}``; empty when there is none (a foreign repo)."""
     path = root / DECLARATION_FILE
-    if not path.exists():
+    try:
+        environments = layout.estate_environments(root)
+    except (OSError, yaml.YAMLError) as error:
+        problems.append(f"{path}: cannot read: {error}")
         return {}
-    data = _load_yaml(path, problems)
-    environments = data.get("environments") if isinstance(data, dict) else None
     found: dict[str, dict[str, str]] = {}
     for env, spec in (environments if isinstance(environments, dict) else {}).items():
         stacks = spec.get("stacks", {}) if isinstance(spec, dict) else None
@@ -659,9 +653,7 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
     skipped: list[Path] = []
     mapping = estate_stack_names(root, problems)
     for project_dir in _walk(root):
-        settings_file = project_dir / "Pulumi.yaml"
-        if not settings_file.exists():
-            settings_file = project_dir / "Pulumi.yml"
+        settings_file = layout.project_file(project_dir) or project_dir / layout.PROJECT_FILES[0]
         settings = _load_yaml(settings_file, problems)
         if not isinstance(settings, dict) or not isinstance(settings.get("name"), str):
             problems.append(f"{settings_file}: has no `name:`")
@@ -675,7 +667,7 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
             continue
         runtime = settings.get("runtime")
         runtimes[name] = str(runtime.get("name") if isinstance(runtime, dict) else runtime)
-        config_dir = _stack_config_dir(project_dir, settings)
+        config_dir = layout.stack_config_dir(project_dir, settings)
         stack_environments, stack_names = _environments(
             name, _stacks(config_dir, skipped), mapping, root / DECLARATION_FILE, problems
         )
