@@ -25,7 +25,7 @@ BIN = VENV / "bin"
 # Every environment some project has a stack file for (`local` first): adding one needs no edit here. The
 # estate layout module needs only the standard library, so nox's own Python imports it from the source tree.
 sys.path.insert(0, str(ROOT / "shared" / "src"))
-from appofapps.layout import environments  # noqa: E402
+from appofapps.layout import environments
 
 ENVIRONMENTS = environments(ROOT)
 

@@ -68,9 +68,7 @@ def rules(root: Path) -> list[tuple[str, str]]:
                 f"{where}: {owner!r} is neither an e-mail address nor a GitHub @user or @org/team"
             )
     if not platform:
-        raise OwnersError(
-            f"no project under {root} declares `{OWNER_KEY}:` in {ESTATE_FILE} to own the rest"
-        )
+        raise OwnersError(f"no project under {root} declares `{OWNER_KEY}:` in {ESTATE_FILE} to own the rest")
     everything = " ".join(sorted({owner for _, owner in platform}))
     return [("*", everything), *platform, *apps]
 

@@ -254,9 +254,7 @@ def rollback(
         options or RunOptions(Operation.DEPLOY), operation=Operation.DEPLOY, force=True
     )
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    report_path = (
-        options.report_path or root / REPORTS_DIR / f"{environment}-rollback-{project}-{stamp}.json"
-    )
+    report_path = options.report_path or root / REPORTS_DIR / f"{environment}-rollback-{project}-{stamp}.json"
     options.report_path = report_path
     options.message = options.message or f"rollback of {project} to {target.sha[:12]}"
     options.policy_packs = [str(Path(pack).resolve()) for pack in options.policy_packs]

@@ -209,9 +209,7 @@ class Orchestrator:
             order = list(reversed(order))
         now = time.time()
         stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%dT%H%M%S")
-        self.log_dir = (
-            estate.root / REPORTS_DIR / "logs" / graph.environment / f"{options.operation}-{stamp}"
-        )
+        self.log_dir = estate.root / REPORTS_DIR / "logs" / graph.environment / f"{options.operation}-{stamp}"
         self.report = RunReport(
             operation=str(options.operation),
             environment=graph.environment,

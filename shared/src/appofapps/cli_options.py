@@ -1,0 +1,63 @@
+"""What every ``appofapps`` subcommand shares: parent parsers for the common options, and lazy handlers.
+
+The common options are declared once, as argparse parent parsers (``add_parser(..., parents=[...])``). A
+command's code is named, not imported (:func:`handler`): building the parser imports no command, so ``--help``
+and a command that needs no engine start without the Pulumi automation API, rich or jsonschema.
+
+Standard library only: every layer of the tool imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from importlib import import_module
+from pathlib import Path
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def root_option(help_text: str = "estate root directory (default: .)") -> argparse.ArgumentParser:
+    """``--root``: the directory the command works on (default: the current one)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--root", type=Path, default=Path.cwd(), help=help_text)
+    return parent
+
+
+def env_option(*, required: bool) -> argparse.ArgumentParser:
+    """``--env``/``-e``: one environment, required or ``local`` by default."""
+    parent = argparse.ArgumentParser(add_help=False)
+    if required:
+        parent.add_argument("--env", "-e", required=True, help="environment name (stack file suffix)")
+    else:
+        parent.add_argument("--env", "-e", default="local", help="environment name (default: local)")
+    return parent
+
+
+def estate_options(*, env_required: bool) -> list[argparse.ArgumentParser]:
+    """``--root`` and ``--env``: the parents of every command acting on one environment of an estate."""
+    return [root_option(), env_option(required=env_required)]
+
+
+def json_option(help_text: str = "") -> argparse.ArgumentParser:
+    """``--json``: one JSON document on stdout instead of text."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--json",
+        action="store_true",
+        help=help_text
+        or "print one JSON document (schema in appofapps/schemas/) on stdout; progress goes to stderr",
+    )
+    return parent
+
+
+def handler(target: str) -> Handler:
+    """The command ``"package.module:function"``, imported when the command runs, not when the parser is built."""
+    module, _, name = target.partition(":")
+
+    def run(args: argparse.Namespace) -> int:
+        function: Handler = getattr(import_module(module), name)
+        return function(args)
+
+    run.__qualname__ = run.__name__ = name
+    return run
