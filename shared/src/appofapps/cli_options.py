@@ -1,7 +1,7 @@
 """What every ``appofapps`` subcommand shares: parent parsers for the common options, and lazy handlers.
 
 The common options are declared once, as argparse parent parsers (``add_parser(..., parents=[...])``). A
-command's code is named, not imported (:func:`handler`): building the parser imports no command, so ``--help``
+command's code is named, not imported (:class:`Handler`): building the parser imports no command, so ``--help``
 and a command that needs no engine start without the Pulumi automation API, rich or jsonschema.
 
 Standard library only: every layer of the tool imports it.
@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 def root_option(help_text: str = "estate root directory (default: .)") -> argparse.ArgumentParser:
@@ -39,25 +38,20 @@ def estate_options(*, env_required: bool) -> list[argparse.ArgumentParser]:
     return [root_option(), env_option(required=env_required)]
 
 
-def json_option(help_text: str = "") -> argparse.ArgumentParser:
-    """``--json``: one JSON document on stdout instead of text."""
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(
-        "--json",
-        action="store_true",
-        help=help_text
-        or "print one JSON document (schema in appofapps/schemas/) on stdout; progress goes to stderr",
-    )
-    return parent
+@dataclass(frozen=True)
+class Handler:
+    """The command ``"package.module:function"``, imported when the command runs, not when the parser is built."""
+
+    target: str
+
+    def resolve(self) -> Callable[[argparse.Namespace], int]:
+        module, _, name = self.target.partition(":")
+        function: Callable[[argparse.Namespace], int] = getattr(import_module(module), name)
+        return function
+
+    def __call__(self, args: argparse.Namespace) -> int:
+        return self.resolve()(args)
 
 
 def handler(target: str) -> Handler:
-    """The command ``"package.module:function"``, imported when the command runs, not when the parser is built."""
-    module, _, name = target.partition(":")
-
-    def run(args: argparse.Namespace) -> int:
-        function: Handler = getattr(import_module(module), name)
-        return function(args)
-
-    run.__qualname__ = run.__name__ = name
-    return run
+    return Handler(target)
