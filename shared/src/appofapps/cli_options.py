@@ -2,7 +2,7 @@
 
 The common options are declared once, as argparse parent parsers (``add_parser(..., parents=[...])``). A
 command's code is named, not imported (:class:`Handler`): building the parser imports no command, so ``--help``
-and a command that needs no engine start without the Pulumi automation API, rich or jsonschema.
+starts without the Pulumi automation API, rich or jsonschema; each command imports what it needs when it runs.
 
 Standard library only: every layer of the tool imports it.
 """

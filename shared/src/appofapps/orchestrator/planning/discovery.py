@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import importlib.util
 import os
 import re
 from collections.abc import Iterator
@@ -225,7 +224,6 @@ class _CodeScan(ast.NodeVisitor):
         self.aliases: dict[str, str] = {}
         self.refs: list[Reference] = []
         self.dynamic: list[str] = []
-        self.shared_modules: set[str] = set()
         self.reads: list[OutputRead] = []
         self.export_keys: set[str] = set()
         self.export_contracts: set[str] = set()
@@ -238,20 +236,9 @@ class _CodeScan(ast.NodeVisitor):
         self._bindings: dict[str, tuple[str, str | None, str | None]] = {}
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        module = node.module or ""
-        if node.level == 0 and (module == SHARED_PACKAGE or module.startswith(SHARED_PACKAGE + ".")):
-            self.shared_modules.add(module)
-            # `from appofapps import config` imports the submodule appofapps.config.
-            self.shared_modules.update(f"{module}.{alias.name}" for alias in node.names)
-        if module == CONTRACTS_MODULE:
+        if node.module == CONTRACTS_MODULE:
             for alias in node.names:
                 self.aliases[alias.asname or alias.name] = alias.name
-        self.generic_visit(node)
-
-    def visit_Import(self, node: ast.Import) -> None:
-        for alias in node.names:
-            if alias.name == SHARED_PACKAGE or alias.name.startswith(SHARED_PACKAGE + "."):
-                self.shared_modules.add(alias.name)
         self.generic_visit(node)
 
     def _contract_project(self, arg: ast.expr) -> str | None:
@@ -363,56 +350,61 @@ class _CodeScan(ast.NodeVisitor):
 
 def _scan_file(path: Path, rel: str, contracts: dict[str, str]) -> tuple[_CodeScan, ast.Module]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return _scan_tree(tree, rel, contracts), tree
+
+
+def _scan_tree(tree: ast.AST, rel: str, contracts: dict[str, str]) -> _CodeScan:
     scan = _CodeScan(rel, contracts)
     scan.visit(tree)
-    return scan, tree
+    return scan
 
 
 class _SharedScans:
     """References made inside the shared library on a project's behalf (e.g. an app program reading its
-    manifest), followed through the library's own imports; each module is read once per discovery."""
+    manifest): the scans of the shared modules a project loads, from the trees :class:`SharedLibrary` parsed
+    (each module once). That is the source tree ``[tool.appofapps] shared-sources`` names, which change
+    detection and fingerprints read too; an estate naming none runs the installed library, read the same way."""
 
     # The modules that define the reference mechanism itself; their StackReference is every caller's.
     MECHANISM = frozenset({CONTRACTS_MODULE, f"{SHARED_PACKAGE}.stackrefs"})
 
-    def __init__(self, contracts: dict[str, str]) -> None:
+    def __init__(self, estate_library: SharedLibrary, contracts: dict[str, str]) -> None:
+        self.estate_library = estate_library
         self.contracts = contracts
+        self._installed: SharedLibrary | None = None
         self._cache: dict[str, _CodeScan | None] = {}
+
+    @property
+    def library(self) -> SharedLibrary:
+        """The estate's shared sources; without any, the installed library (read on first use)."""
+        if self.estate_library.roots:
+            return self.estate_library
+        if self._installed is None:
+            try:
+                self._installed = SharedLibrary.installed(SHARED_PACKAGE)
+            except DiscoveryError:
+                self._installed = SharedLibrary()
+        return self._installed
+
+    def loaded_by(self, project: Project, trees: dict[Path, ast.Module]) -> frozenset[str]:
+        """The shared modules a project's program loads, followed through its own and the library's imports."""
+        return self.library.used_by(project.path, trees)
 
     def _module(self, name: str) -> _CodeScan | None:
         if name not in self._cache:
-            self._cache[name] = None
-            if name in self.MECHANISM or name.startswith(f"{SHARED_PACKAGE}.orchestrator"):
-                return None
-            try:
-                spec = importlib.util.find_spec(name)
-            except (ImportError, ValueError):
-                spec = None
-            origin = spec.origin if spec is not None else None
-            if origin and origin.endswith(".py"):
-                try:
-                    self._cache[name], _ = _scan_file(
-                        Path(origin), name.replace(".", "/") + ".py", self.contracts
-                    )
-                except (OSError, SyntaxError, ValueError):
-                    return None
+            tree = self.library.trees.get(name)
+            if tree is None or name in self.MECHANISM or name.startswith(f"{SHARED_PACKAGE}.orchestrator"):
+                self._cache[name] = None
+            else:
+                rel = name.replace(".", "/") + (
+                    "/__init__.py" if self.library.modules[name].name == "__init__.py" else ".py"
+                )
+                self._cache[name] = _scan_tree(tree, rel, self.contracts)
         return self._cache[name]
 
-    def closure(self, modules: set[str]) -> list[_CodeScan]:
-        """Scans of ``modules`` and of every shared-library module they import, transitively."""
-        scans: list[_CodeScan] = []
-        seen: set[str] = set()
-        todo = sorted(modules)
-        while todo:
-            name = todo.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            scan = self._module(name)
-            if scan is not None:
-                scans.append(scan)
-                todo.extend(sorted(scan.shared_modules - seen))
-        return scans
+    def scans(self, modules: frozenset[str]) -> list[_CodeScan]:
+        """Scans of ``modules`` (closed over their imports by :meth:`loaded_by`)."""
+        return [scan for scan in map(self._module, sorted(modules)) if scan is not None]
 
 
 def _contracts() -> dict[str, str]:
@@ -434,9 +426,8 @@ def _add_outputs(project: Project, scan: _CodeScan, suffix: str) -> None:
 
 def _infer_from_code(
     project: Project, root: Path, contracts: dict[str, str], shared: _SharedScans, problems: list[str]
-) -> dict[Path, ast.Module]:
-    """Reads the project's references; returns its parsed Python files."""
-    modules: set[str] = set()
+) -> None:
+    """Reads the project's references, and the shared modules it loads (``project.shared_modules``)."""
     trees: dict[Path, ast.Module] = {}
     for path in _python_files(project.path):
         rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
@@ -450,13 +441,14 @@ def _infer_from_code(
         _add_outputs(project, scan, "")
         project.literal_stacks.extend(scan.literal_stacks)
         project.named.extend(scan.named)
-        modules |= scan.shared_modules
-    project.imports_shared = bool(modules)
-    for scan in shared.closure(modules):
+    loaded = shared.loaded_by(project, trees)
+    if shared.estate_library.roots:
+        # Only the estate's own shared sources are followed by change detection and fingerprints.
+        project.shared_modules = loaded
+    for scan in shared.scans(loaded):
         project.inferred.extend(Reference(r.project, f"{r.source} (shared library)") for r in scan.refs)
         project.dynamic.extend(scan.dynamic)
         _add_outputs(project, scan, " (shared library)")
-    return trees
 
 
 def _infer_from_program(project: Project, root: Path, problems: list[str]) -> None:
@@ -709,19 +701,18 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
         )
     # Config values naming a stack end in an environment, or in a project's own name for one (estate.yaml).
     environments = set(estate.environments) | {s for p in projects.values() for s in p.stack_names.values()}
-    shared = _SharedScans(contracts)
     try:
         library = SharedLibrary.load(root)
     except DiscoveryError as error:
         library = SharedLibrary()
         problems.extend(error.problems)
+    shared = _SharedScans(library, contracts)
     estate.shared_library = library if library.roots else None
     estate.warnings.extend(library.warnings)
     for project in projects.values():
         if languages.scanned(project.runtime):
             _infer_from_program(project, root, problems)
-        trees = _infer_from_code(project, root, contracts, shared, problems)
-        project.shared_modules = library.used_by(project.path, trees)
+        _infer_from_code(project, root, contracts, shared, problems)
         _infer_from_config(project, environments, problems)
         _resolve_named(project, all_settings[project.name])
     _check(estate, problems)
