@@ -26,6 +26,7 @@ from appofapps.orchestrator.cli.common import observed_edges, refused, selection
 from appofapps.orchestrator.cli.confirm import Target, confirm, state_resources
 from appofapps.orchestrator.cli.exit_codes import ExitCode, for_report, has_changes
 from appofapps.orchestrator.cli.move import describe, move_state
+from appofapps.orchestrator.cli.parsers import PICTURE_FORMATS
 from appofapps.orchestrator.cli.rollback import resolve_target, rollback
 from appofapps.orchestrator.execution import documents
 from appofapps.orchestrator.execution.progress import make_progress, print_final
@@ -99,7 +100,7 @@ def graph_command(args: argparse.Namespace) -> int:
     if args.json:
         documents.emit("graph", graph_document(planned.estate, graph, results))
         return 0
-    if args.format in picture.FORMATS:
+    if args.format in PICTURE_FORMATS:
         if args.output is None:
             target = planned.estate.root / REPORTS_DIR / f"{args.env}-graph.{args.format}"
         elif args.output.suffix == f".{args.format}":
