@@ -7,6 +7,7 @@ console command or a tool inside it, where the logic lives (shared/src/appofapps
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import nox
@@ -21,17 +22,12 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 
 
-def _environments() -> tuple[str, ...]:
-    """Every environment some project has a stack file for (`local` first): adding one needs no edit here."""
-    found = {
-        path.name.split(".")[1]
-        for pattern in ("platform/*/Pulumi.*.yaml", "apps/*/*/Pulumi.*.yaml")
-        for path in ROOT.glob(pattern)
-    }
-    return tuple(sorted(found, key=lambda name: (name != "local", name)))
+# Every environment some project has a stack file for (`local` first): adding one needs no edit here. The
+# estate layout module needs only the standard library, so nox's own Python imports it from the source tree.
+sys.path.insert(0, str(ROOT / "shared" / "src"))
+from appofapps.layout import environments
 
-
-ENVIRONMENTS = _environments()
+ENVIRONMENTS = environments(ROOT)
 
 
 # ---------------------------------------------------------------- helpers (the sessions below stay one-liners)

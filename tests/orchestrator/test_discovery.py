@@ -64,7 +64,6 @@ def test_upstream_contracts_are_resolved_through_the_contracts_module(
         encoding="utf-8",
     )
     estate = discover(tmp_path)
-    assert estate.projects["app"].imports_shared
     assert deps_of(tmp_path) == {"net": set(), "app": {"net"}}
     [ref] = estate.projects["app"].inferred
     assert ref.source.startswith("app/wiring.py:4")

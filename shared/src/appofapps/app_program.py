@@ -16,7 +16,8 @@ from appofapps import config, k8s, tags
 from appofapps.components.app import App, AppArgs, AwsIdentity
 from appofapps.contracts import CLUSTER, app_contract, export
 from appofapps.engine.pins import repo_root
-from appofapps.manifest import MANIFEST_NAME, ManifestError, load_estate
+from appofapps.layout import APP_MANIFEST as MANIFEST_NAME
+from appofapps.manifest import ManifestError, load_estate
 from appofapps.stackrefs import Upstream, UpstreamError
 
 

@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -366,22 +365,10 @@ def diagnose(
     return checks
 
 
-def _doctor(args: argparse.Namespace) -> int:
+def doctor_command(args: argparse.Namespace) -> int:
     checks = diagnose(args.root, args.env)
     for check in checks:
         print(check.line())
     failed = [c for c in checks if c.verdict is Verdict.FAIL]
     print(f"doctor: {len(checks)} check(s), {len(failed)} failed" + (": fix them as shown" if failed else ""))
     return 1 if failed else 0
-
-
-def add_doctor_command(commands: Any) -> None:
-    """Register ``doctor`` on an argparse subparsers object."""
-    doctor = commands.add_parser(
-        "doctor", help="check this machine: tools, engine, backend, secrets, credentials"
-    )
-    doctor.add_argument("--root", type=Path, default=Path.cwd(), help="estate root directory (default: .)")
-    doctor.add_argument(
-        "--env", "-e", action="append", default=[], help="check only this environment (default: every one)"
-    )
-    doctor.set_defaults(run=_doctor)

@@ -10,7 +10,7 @@ root program knows every Application at start, before any stack output resolves.
 from __future__ import annotations
 
 from appofapps.contracts import CLUSTER
-from appofapps.k8s import RENDERED_DIRNAME
+from appofapps.layout import RENDERED_DIR
 from appofapps.manifest import Estate
 
 ARGOCD_NAMESPACE = "argocd"
@@ -29,7 +29,7 @@ PLATFORM_PROJECTS = (CLUSTER.project,)
 
 def manifests_path(environment: str, project: str, *subdirs: str) -> str:
     """The repository-relative directory of ``project``'s rendered manifests (``.rendered/<env>/<project>``)."""
-    return "/".join((RENDERED_DIRNAME, environment, project, *subdirs))
+    return "/".join((RENDERED_DIR, environment, project, *subdirs))
 
 
 def sync_waves(estate: Estate) -> dict[str, int]:

@@ -24,8 +24,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from appofapps.engine.pins import repo_root
+from appofapps.layout import RENDERED_DIR
 
-RENDERED_DIRNAME = ".rendered"
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 # The estate owns its objects: a deploy takes back a field someone changed by hand (server-side apply conflict).
 FORCE_APPLY = {"pulumi.com/patchForce": "true"}
@@ -79,7 +79,7 @@ class Kube:
 
 def render_dir(environment: str, project: str, root: Path | None = None) -> Path:
     """``<estate root>/.rendered/<env>/<project>``: one directory per stack, so stacks never overwrite each other."""
-    return (root or repo_root(Path.cwd())) / RENDERED_DIRNAME / environment / project
+    return (root or repo_root(Path.cwd())) / RENDERED_DIR / environment / project
 
 
 def rendering(

@@ -21,7 +21,6 @@ import yaml
 
 from appofapps.contracts import app_project
 
-MANIFEST_NAME = "app.yaml"
 # Files of the estate this module reads at run time, beyond its own package. A literal on purpose: the
 # orchestrator reads it statically, so every program importing this module is redeployed (and selected by
 # `--changed`) when any app manifest changes - the cluster's team namespaces come from them, for one.

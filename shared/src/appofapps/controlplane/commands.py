@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from appofapps.controlplane.build import ensure_binaries
@@ -26,7 +25,7 @@ def _external() -> int | None:
     return 0
 
 
-def _build(_: argparse.Namespace) -> int:
+def build_command(_: argparse.Namespace) -> int:
     try:
         if _external() is not None:
             return 0
@@ -37,7 +36,7 @@ def _build(_: argparse.Namespace) -> int:
     return 0
 
 
-def _up(args: argparse.Namespace) -> int:
+def up_command(args: argparse.Namespace) -> int:
     try:
         done = _external()
         if done is not None:
@@ -51,7 +50,7 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _down(args: argparse.Namespace) -> int:
+def down_command(args: argparse.Namespace) -> int:
     try:
         done = _external()
     except TargetError as error:
@@ -65,7 +64,7 @@ def _down(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status(args: argparse.Namespace) -> int:
+def status_command(args: argparse.Namespace) -> int:
     plane = ControlPlane(data_dir(args.root))
     data: dict[str, Any] = summary(plane.status())
     if args.json:
@@ -79,23 +78,3 @@ def _status(args: argparse.Namespace) -> int:
         for name, pid in data["pids"].items():
             print(f"  {name:<24} {pid or '-'}")
     return 0 if data["running"] else 3
-
-
-def add_commands(commands: Any) -> None:
-    """Register `cluster up|down|status` on an argparse subparsers object."""
-    cluster = commands.add_parser(
-        "cluster", help="the local Kubernetes control plane (etcd, API server, KWOK)"
-    )
-    actions = cluster.add_subparsers(dest="action", required=True)
-    for name, run, text in (
-        ("build", _build, "provide its pinned binaries (cached per version; built from Go modules once)"),
-        ("up", _up, "build (first time) and start it; a second start finds it running"),
-        ("down", _down, "stop it; its data stays for the next start"),
-        ("status", _status, "pids, readiness and resident memory (exit 3 when not running)"),
-    ):
-        parser = actions.add_parser(name, help=text)
-        if name != "build":
-            parser.add_argument("--root", type=Path, default=None, help="estate root (default: found from .)")
-        if name == "status":
-            parser.add_argument("--json", action="store_true", help="machine-readable")
-        parser.set_defaults(run=run)

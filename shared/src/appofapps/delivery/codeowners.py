@@ -14,8 +14,9 @@ import yaml
 
 from appofapps.delivery.generated import header
 from appofapps.delivery.scaffold import app_test_path
-from appofapps.manifest import MANIFEST_NAME, ManifestError, load
-from appofapps.orchestrator.planning.discovery import DECLARATION_FILE, discover
+from appofapps.layout import APP_MANIFEST, ESTATE_FILE
+from appofapps.manifest import ManifestError, load
+from appofapps.orchestrator.planning.discovery import discover
 
 CODEOWNERS_PATH = Path(".github") / "CODEOWNERS"
 OWNER_KEY = "owner"
@@ -47,7 +48,7 @@ def rules(root: Path) -> list[tuple[str, str]]:
     platform: list[tuple[str, str]] = []
     apps: list[tuple[str, str]] = []
     for project in sorted(discover(root).projects.values(), key=lambda p: p.relpath(root)):
-        manifest_path = project.path / MANIFEST_NAME
+        manifest_path = project.path / APP_MANIFEST
         if manifest_path.exists():
             try:
                 manifest = load(manifest_path)
@@ -59,7 +60,7 @@ def rules(root: Path) -> list[tuple[str, str]]:
             if test.exists():
                 apps.append((f"/{test.relative_to(root).as_posix()}", owner))
         else:
-            estate_file = project.path / DECLARATION_FILE
+            estate_file = project.path / ESTATE_FILE
             where, owner = f"{estate_file}: {OWNER_KEY}", _platform_owner(estate_file)
             platform.append((f"/{project.relpath(root)}/", owner))
         if not _OWNER.fullmatch(owner):
@@ -67,9 +68,7 @@ def rules(root: Path) -> list[tuple[str, str]]:
                 f"{where}: {owner!r} is neither an e-mail address nor a GitHub @user or @org/team"
             )
     if not platform:
-        raise OwnersError(
-            f"no project under {root} declares `{OWNER_KEY}:` in {DECLARATION_FILE} to own the rest"
-        )
+        raise OwnersError(f"no project under {root} declares `{OWNER_KEY}:` in {ESTATE_FILE} to own the rest")
     everything = " ".join(sorted({owner for _, owner in platform}))
     return [("*", everything), *platform, *apps]
 
@@ -79,7 +78,7 @@ def render(root: Path) -> str:
     lines = [
         header(
             "appofapps codeowners",
-            f"the owners in apps/*/*/{MANIFEST_NAME} and the platform's {DECLARATION_FILE}",
+            f"the owners in apps/*/*/{APP_MANIFEST} and the platform's {ESTATE_FILE}",
             "nox -s codeowners",
         ).rstrip("\n"),
         "",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from appofapps.delivery import codeowners, workflows
 from appofapps.delivery.generated import Outcome, write_or_check
@@ -49,7 +48,7 @@ def regenerate(root: Path) -> list[Outcome]:
     return outcomes
 
 
-def _new_app(args: argparse.Namespace) -> int:
+def new_app_command(args: argparse.Namespace) -> int:
     request = NewApp(
         team=args.team,
         name=args.app,
@@ -86,7 +85,7 @@ def _new_app(args: argparse.Namespace) -> int:
     return 0
 
 
-def _codeowners(args: argparse.Namespace) -> int:
+def codeowners_command(args: argparse.Namespace) -> int:
     root = args.root.resolve()
     try:
         content = codeowners.render(root)
@@ -97,7 +96,7 @@ def _codeowners(args: argparse.Namespace) -> int:
     return _report(outcome, check=args.check, regenerate="nox -s codeowners")
 
 
-def _workflow(args: argparse.Namespace) -> int:
+def workflow_command(args: argparse.Namespace) -> int:
     root = args.root.resolve()
     try:
         content = workflows.render(root, args.env)
@@ -107,37 +106,3 @@ def _workflow(args: argparse.Namespace) -> int:
     path = args.output or root / workflows.workflow_path(args.env)
     outcome = write_or_check(path, content, check=args.check)
     return _report(outcome, check=args.check, regenerate=f"nox -s workflow-{args.env}")
-
-
-def add_commands(commands: Any) -> None:
-    """Register new-app, codeowners and workflow on an argparse subparsers object."""
-    new_app = commands.add_parser("new-app", help="scaffold apps/<team>/<app> and its unit test")
-    new_app.add_argument("team", help="owning team (a DNS label; names the Kubernetes namespace)")
-    new_app.add_argument("app", help="app name (a DNS label)")
-    new_app.add_argument("--root", type=Path, default=Path.cwd(), help="estate root directory (default: .)")
-    new_app.add_argument("--image", default=None, help="container image pinned by tag or digest")
-    new_app.add_argument(
-        "--calls", nargs="+", action="extend", default=[], metavar="TEAM/APP", help="apps this app calls"
-    )
-    new_app.add_argument("--owner", default=None, help="owner e-mail (default: the team's)")
-    new_app.add_argument("--cost-centre", default=None, help="cost centre (default: the team's)")
-    new_app.set_defaults(run=_new_app)
-
-    owners = commands.add_parser("codeowners", help="write .github/CODEOWNERS from the manifests' owners")
-    owners.add_argument("--root", type=Path, default=Path.cwd(), help="estate root directory (default: .)")
-    owners.add_argument(
-        "--output", type=Path, default=None, help="file to write (default: .github/CODEOWNERS)"
-    )
-    owners.add_argument("--check", action="store_true", help="fail (exit 1) if the file is out of date")
-    owners.set_defaults(run=_codeowners)
-
-    workflow = commands.add_parser(
-        "workflow", help="write an environment's stack graph as a GitHub Actions workflow (one job per stack)"
-    )
-    workflow.add_argument("--root", type=Path, default=Path.cwd(), help="estate root directory (default: .)")
-    workflow.add_argument("--env", "-e", required=True, help="environment name (stack file suffix)")
-    workflow.add_argument(
-        "--output", type=Path, default=None, help="default: .github/workflows/deploy-<env>-distributed.yml"
-    )
-    workflow.add_argument("--check", action="store_true", help="fail (exit 1) if the file is out of date")
-    workflow.set_defaults(run=_workflow)

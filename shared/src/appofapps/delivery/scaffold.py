@@ -20,8 +20,9 @@ from typing import Any
 import yaml
 
 from appofapps.contracts import app_project
-from appofapps.manifest import MANIFEST_NAME, ManifestError, check_image, load, load_estate, schema
-from appofapps.orchestrator.planning.discovery import APP_IMPLICIT_DEPENDENCY, discover
+from appofapps.layout import APP_MANIFEST, CLUSTER_PROJECT
+from appofapps.manifest import ManifestError, check_image, load, load_estate, schema
+from appofapps.orchestrator.planning.discovery import discover
 from appofapps.orchestrator.planning.model import OrchestratorError
 
 # `<project>-data-` plus the 7 characters Pulumi appends must fit an S3 bucket name (63); IAM role names
@@ -130,9 +131,9 @@ def _plan(root: Path, request: NewApp) -> dict[str, str]:
             raise ScaffoldError(
                 f"--calls {called!r} is not an app of this estate (apps: {sorted(apps.apps)})"
             )
-    cluster = estate.projects.get(APP_IMPLICIT_DEPENDENCY)
+    cluster = estate.projects.get(CLUSTER_PROJECT)
     if cluster is None:
-        raise ScaffoldError(f"no {APP_IMPLICIT_DEPENDENCY} project under {root}: apps run on it")
+        raise ScaffoldError(f"no {CLUSTER_PROJECT} project under {root}: apps run on it")
 
     owners: dict[str, set[str]] = {}
     for manifest in apps.apps.values():
@@ -174,7 +175,7 @@ def create(root: Path, request: NewApp) -> Created:
         staged.mkdir(parents=True)
         for name, content in files.items():
             (staged / name).write_text(content, encoding="utf-8")
-        load(staged / MANIFEST_NAME)
+        load(staged / APP_MANIFEST)
         app_dir = apps_dir / request.team / request.name
         app_dir.parent.mkdir(exist_ok=True)
         staged.rename(app_dir)
@@ -239,7 +240,7 @@ config:
 def _stack_file(request: NewApp, environment: str, cluster: Mapping[str, Any], cost_centre: str) -> str:
     """The app's stack file, with the secrets provider and region of the cluster's stack in that environment."""
     config = cluster.get("config") or {}
-    cloud = str(config.get(f"{APP_IMPLICIT_DEPENDENCY}:cloud", "none"))
+    cloud = str(config.get(f"{CLUSTER_PROJECT}:cloud", "none"))
     lines = []
     if cluster.get("secretsprovider"):
         lines.append(f"secretsprovider: {cluster['secretsprovider']}")

@@ -28,13 +28,12 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from appofapps.engine.store import FileStore, ObjectStore, Store
+from appofapps.layout import ESTATE_FILE, estate_environments
 
 LOCAL_ENVIRONMENT = "local"
 # Not a secret: it only protects throwaway `local` state on a developer machine. Documented in the README.
 LOCAL_PASSPHRASE = "appofapps-local-not-a-secret"  # noqa: S105 - deliberately public, see above
 STATE_DIRNAME = ".state"
-ESTATE_FILE = "estate.yaml"
-"""The estate's root declarations (each environment's backend); projects have their own ``estate.yaml``."""
 META_DIRNAME = ".appofapps"
 """The orchestrator's records, beside Pulumi's own ``.pulumi/`` in the same backend."""
 BUCKET_SCHEMES = ("s3", "gs", "azblob")
@@ -69,12 +68,9 @@ def declarations(root: Path) -> dict[str, Declaration]:
     """Every environment's declared backend; {} when the estate has no root ``estate.yaml``."""
     path = root / ESTATE_FILE
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        return {}
+        environments = estate_environments(root)
     except (OSError, yaml.YAMLError) as error:
         raise BackendError(f"{path}: unreadable ({error})") from error
-    environments = data.get("environments") if isinstance(data, dict) else None
     if environments is None:
         return {}
     if not isinstance(environments, dict):

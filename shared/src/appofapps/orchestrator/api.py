@@ -9,6 +9,7 @@ from pathlib import Path
 
 from appofapps.engine.backend import backend_for, environment_env
 from appofapps.engine.bootstrap import Engine, bootstrap, cache_root, verify
+from appofapps.layout import REPORTS_DIR
 from appofapps.orchestrator.checks import estate_lint, output_contracts
 from appofapps.orchestrator.checks.cloud_access import check_cloud_access, require_shared_backend
 from appofapps.orchestrator.checks.runtimes import Runtimes, check_runtimes
@@ -229,7 +230,7 @@ def prepare(
     rules = (rules_root or planned.estate.root).resolve()
     # Refresh and destroy take no policy packs: only what would change the estate is judged.
     gates = (
-        policy_gates(rules, environment, planned.estate.root / ".reports" / "policy" / environment)
+        policy_gates(rules, environment, planned.estate.root / REPORTS_DIR / "policy" / environment)
         if options.operation in GUARDED
         else []
     )

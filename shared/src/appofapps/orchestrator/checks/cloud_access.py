@@ -18,10 +18,10 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from appofapps.credentials import in_ci
-from appofapps.engine.backend import ESTATE_FILE, Backend
+from appofapps.engine.backend import Backend
 from appofapps.engine.store import StoreError
 from appofapps.guardrails.enforcement import PROTECTED_ENVIRONMENTS
-from appofapps.layout import declared_secrets_provider
+from appofapps.layout import ESTATE_FILE, declared_secrets_provider
 from appofapps.orchestrator.planning.graph import StackGraph
 from appofapps.orchestrator.planning.model import Estate, OrchestratorError
 

@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 
 from appofapps import manifest
-from appofapps.orchestrator.planning.discovery import APP_MANIFEST, read_estate, stack_names_in_config
+from appofapps.layout import APP_MANIFEST, project_settings
+from appofapps.orchestrator.planning.discovery import read_estate, stack_names_in_config
 from appofapps.orchestrator.planning.model import Estate, OrchestratorError, Project
 
 
@@ -41,8 +42,7 @@ def _mapping(path: Path) -> dict[str, Any]:
 
 
 def _settings(project: Project) -> dict[str, Any]:
-    path = project.path / "Pulumi.yaml"
-    return _mapping(path if path.exists() else project.path / "Pulumi.yml")
+    return project_settings(project.path)
 
 
 def required_config(project: Project) -> list[str]:

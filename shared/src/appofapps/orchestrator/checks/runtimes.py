@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from appofapps.layout import project_settings
 from appofapps.orchestrator.planning.model import Estate, OrchestratorError, Project
 
 # runtime -> (the tool its host runs programs with, what to install for it)
@@ -90,13 +89,7 @@ class Runtimes:
 
 
 def _runtime_options(project: Project) -> dict[str, Any]:
-    path = project.path / "Pulumi.yaml"
-    if not path.exists():
-        path = project.path / "Pulumi.yml"
-    try:
-        settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
+    settings = project_settings(project.path)
     runtime = settings.get("runtime") if isinstance(settings, dict) else None
     options = runtime.get("options") if isinstance(runtime, dict) else None
     return options if isinstance(options, dict) else {}

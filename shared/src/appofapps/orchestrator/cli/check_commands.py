@@ -7,28 +7,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-from typing import Any
 
 from appofapps.engine.backend import backend_for, environment_env
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
 from appofapps.orchestrator.api import plan
 from appofapps.orchestrator.checks import estate_lint, output_contracts
-from appofapps.orchestrator.cli.commands import (
-    EXIT_INVALID,
-    _common,
-    _json_flag,
-    _observed,
-    _selection,
-    refused,
-)
+from appofapps.orchestrator.cli.common import observed_edges, refused, selection
+from appofapps.orchestrator.cli.exit_codes import ExitCode
 from appofapps.orchestrator.execution import documents
 from appofapps.orchestrator.planning.model import OrchestratorError
 
 
-def _contracts(args: argparse.Namespace) -> int:
+def contracts_command(args: argparse.Namespace) -> int:
     try:
-        planned = plan(args.root, args.env, _selection(args))
+        planned = plan(args.root, args.env, selection(args))
         env = None
         engine_bin = None
         if not args.static:
@@ -39,7 +31,7 @@ def _contracts(args: argparse.Namespace) -> int:
                 engine_bin = engine.bin_dir
                 env = environment_env(planned.estate.root, args.env, engine.env())
         report = output_contracts.check(planned.estate, planned.graph, env=env, engine_bin=engine_bin)
-        seen = None if env is None else _observed(planned)
+        seen = None if env is None else observed_edges(planned)
     except (OrchestratorError, BootstrapError) as error:
         print(f"contracts {args.env}: cannot check:\n{error}", file=sys.stderr)
         return refused(error)
@@ -61,15 +53,15 @@ def _contracts(args: argparse.Namespace) -> int:
         )
     else:
         print(text, file=sys.stderr if failed else sys.stdout)
-    return EXIT_INVALID if failed else 0
+    return ExitCode.INVALID if failed else 0
 
 
-def _lint_estate(args: argparse.Namespace) -> int:
+def lint_estate_command(args: argparse.Namespace) -> int:
     try:
         estate, problems = estate_lint.lint(args.root)
     except OrchestratorError as error:
         print(f"lint-estate: cannot read the estate:\n{error}", file=sys.stderr)
-        return EXIT_INVALID
+        return ExitCode.INVALID
     summary = (
         f"{len(estate.projects)} project(s), environments {', '.join(estate.environments) or 'none'}: "
         + (f"{len(problems)} problem(s)" if problems else "consistent")
@@ -87,28 +79,6 @@ def _lint_estate(args: argparse.Namespace) -> int:
         )
     if problems:
         print("\n".join(f"- {problem}" for problem in problems) + "\n" + summary, file=sys.stderr)
-        return EXIT_INVALID
+        return ExitCode.INVALID
     print(summary, file=sys.stderr if args.json else sys.stdout)
     return 0
-
-
-def add_check_commands(commands: Any) -> None:
-    """Register ``contracts`` and ``lint-estate`` on an argparse subparsers object."""
-    checker = commands.add_parser(
-        "contracts",
-        help="check that every output a consumer reads is exported by its producer (code and deployed state)",
-    )
-    _common(checker, env_required=True)
-    checker.add_argument(
-        "--static", action="store_true", help="compare code only, not the producers' deployed state"
-    )
-    _json_flag(checker)
-    checker.set_defaults(run=_contracts)
-
-    linter = commands.add_parser(
-        "lint-estate",
-        help="check every environment's stack files, references, dependencies and app manifests",
-    )
-    linter.add_argument("--root", type=Path, default=Path.cwd(), help="estate root directory (default: .)")
-    _json_flag(linter)
-    linter.set_defaults(run=_lint_estate)

@@ -19,24 +19,21 @@ from rich.console import Console
 from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import BootstrapError, bootstrap
 from appofapps.engine.store import StoreError
-from appofapps.orchestrator.api import Plan, Selection, plan, run
-from appofapps.orchestrator.checks import observed
-from appofapps.orchestrator.checks.cloud_access import CloudAccessRefused
-from appofapps.orchestrator.checks.observed import ObservedReport
-from appofapps.orchestrator.checks.preflight import PreflightError
+from appofapps.layout import RENDERED_DIR, REPORTS_DIR
+from appofapps.orchestrator.api import Selection, plan, run
 from appofapps.orchestrator.cli import picture
+from appofapps.orchestrator.cli.common import observed_edges, refused, selection
 from appofapps.orchestrator.cli.confirm import Target, confirm, state_resources
 from appofapps.orchestrator.cli.exit_codes import ExitCode, for_report, has_changes
 from appofapps.orchestrator.cli.move import describe, move_state
+from appofapps.orchestrator.cli.parsers import PICTURE_FORMATS
 from appofapps.orchestrator.cli.rollback import resolve_target, rollback
-from appofapps.orchestrator.cli.status import add_status_command
 from appofapps.orchestrator.execution import documents
-from appofapps.orchestrator.execution.guard import add_policy_command
 from appofapps.orchestrator.execution.progress import make_progress, print_final
 from appofapps.orchestrator.execution.retry import RetryPolicy
 from appofapps.orchestrator.execution.runner import Operation, RunOptions
 from appofapps.orchestrator.execution.summary import append_markdown
-from appofapps.orchestrator.planning.graph import StackGraph, UnknownStack
+from appofapps.orchestrator.planning.graph import StackGraph
 from appofapps.orchestrator.planning.model import Estate, OrchestratorError, console_command
 from appofapps.orchestrator.state.audit import AuditTampered, AuditTrail, render_history
 from appofapps.orchestrator.state.locks import EnvironmentLock, LockHeld, current_command, lease_seconds
@@ -50,56 +47,6 @@ EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = (
     ExitCode.LOCKED,
     ExitCode.INTERRUPTED,
 )
-RENDERED_DIRNAME = ".rendered"
-REPORTS_DIRNAME = ".reports"
-
-
-def _common(parser: argparse.ArgumentParser, *, env_required: bool) -> None:
-    parser.add_argument("--root", type=Path, default=Path.cwd(), help="estate root directory (default: .)")
-    if env_required:
-        parser.add_argument("--env", "-e", required=True, help="environment name (stack file suffix)")
-    else:
-        parser.add_argument("--env", "-e", default="local", help="environment name (default: local)")
-    parser.add_argument(
-        "--org", default=None, help="organisation part of stack names (default: organization)"
-    )
-    parser.add_argument(
-        "--only", action="append", default=[], metavar="PROJECT", help="act on these projects"
-    )
-    parser.add_argument("--exclude", action="append", default=[], metavar="PROJECT", help="leave these out")
-    parser.add_argument("--with-dependencies", action="store_true", help="add what the selection depends on")
-    parser.add_argument("--with-dependents", action="store_true", help="add what depends on the selection")
-    parser.add_argument(
-        "--changed",
-        action="store_true",
-        help="select the stacks affected by changes since --base (own files, imported shared modules, "
-        "dependency pins) and their dependents",
-    )
-    parser.add_argument(
-        "--assume-independent",
-        action="store_true",
-        help="run stacks whose references nothing could resolve as if they depended on no other stack",
-    )
-    parser.add_argument(
-        "--base",
-        default=None,
-        metavar="REF",
-        help="with --changed: count changes from the merge-base of HEAD and REF "
-        "(default: origin/main, else main, else HEAD~1)",
-    )
-
-
-def _selection(args: argparse.Namespace) -> Selection:
-    return Selection(
-        only=args.only,
-        exclude=args.exclude,
-        with_dependencies=args.with_dependencies,
-        with_dependents=args.with_dependents,
-        organization=args.org,
-        changed=args.changed,
-        base=args.base,
-        assume_independent=args.assume_independent,
-    )
 
 
 def _fail(message: str, code: int) -> int:
@@ -107,30 +54,15 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _observed(planned: Plan) -> ObservedReport | None:
-    """The plan's edges against the deployed state's (self-managed backends: no engine runs for a plan)."""
-    backend = backend_for(planned.estate.root, planned.graph.environment)
-    return observed.check(planned.estate, planned.full, backend, planned.graph.projects)
-
-
-def refused(error: Exception) -> ExitCode:
-    """The code for a run refused before anything ran: unknown stack, credentials, or else invalid input."""
-    if isinstance(error, UnknownStack):
-        return ExitCode.STACK_NOT_FOUND
-    if isinstance(error, PreflightError) or (isinstance(error, CloudAccessRefused) and error.credentials):
-        return ExitCode.AUTH
-    return ExitCode.INVALID
-
-
 def _argv(args: argparse.Namespace) -> list[str]:
     return list(getattr(args, "argv", None) or sys.argv[1:])
 
 
-def _plan(args: argparse.Namespace) -> int:
+def plan_command(args: argparse.Namespace) -> int:
     try:
-        planned = plan(args.root, args.env, _selection(args))
+        planned = plan(args.root, args.env, selection(args))
         levels = planned.levels()
-        seen = _observed(planned)
+        seen = observed_edges(planned)
     except OrchestratorError as error:
         return _fail(f"plan failed:\n{error}", refused(error))
     if args.json:
@@ -158,9 +90,9 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _graph(args: argparse.Namespace) -> int:
+def graph_command(args: argparse.Namespace) -> int:
     try:
-        planned = plan(args.root, args.env, _selection(args))
+        planned = plan(args.root, args.env, selection(args))
     except OrchestratorError as error:
         return _fail(f"graph failed:\n{error}", refused(error))
     graph = planned.graph
@@ -168,9 +100,9 @@ def _graph(args: argparse.Namespace) -> int:
     if args.json:
         documents.emit("graph", graph_document(planned.estate, graph, results))
         return 0
-    if args.format in picture.FORMATS:
+    if args.format in PICTURE_FORMATS:
         if args.output is None:
-            target = planned.estate.root / REPORTS_DIRNAME / f"{args.env}-graph.{args.format}"
+            target = planned.estate.root / REPORTS_DIR / f"{args.env}-graph.{args.format}"
         elif args.output.suffix == f".{args.format}":
             target = args.output
         else:
@@ -220,7 +152,7 @@ def graph_document(estate: Estate, graph: StackGraph, results: dict[str, str]) -
     }
 
 
-def _run(args: argparse.Namespace) -> int:
+def run_command(args: argparse.Namespace) -> int:
     operation = Operation(args.command)
     options = RunOptions(
         operation=operation,
@@ -239,12 +171,12 @@ def _run(args: argparse.Namespace) -> int:
     # With --json, stdout carries the one JSON document; people read progress and the table on stderr.
     console = Console(stderr=True) if args.json else Console()
     if operation is Operation.DESTROY:
-        declined = _confirm_stacks(args, _selection(args), str(operation), lambda n: f"destroy {n} stack(s)")
+        declined = _confirm_stacks(args, selection(args), str(operation), lambda n: f"destroy {n} stack(s)")
         if declined is not None:
             return declined
     progress = make_progress(console, plain=True if args.plain else None)
     try:
-        report = run(args.root, args.env, options, _selection(args), progress=progress)
+        report = run(args.root, args.env, options, selection(args), progress=progress)
     except LockHeld as error:
         return _fail(f"{operation} {args.env} refused: {error}", EXIT_LOCKED)
     except BootstrapError as error:
@@ -252,7 +184,7 @@ def _run(args: argparse.Namespace) -> int:
     except OrchestratorError as error:
         return _fail(f"{operation} {args.env}: nothing ran:\n{error}", refused(error))
     where = []
-    rendered = args.root.resolve() / RENDERED_DIRNAME / args.env
+    rendered = args.root.resolve() / RENDERED_DIR / args.env
     if operation is Operation.DEPLOY and rendered.is_dir():
         where.append(f"rendered manifests: {rendered}")
     print_final(report, console, where=where)
@@ -270,14 +202,14 @@ def _run(args: argparse.Namespace) -> int:
 def _run_picture(args: argparse.Namespace, report: Any) -> str | None:
     """The run's stacks as a Mermaid picture coloured by this run's results, for the job summary."""
     try:
-        planned = plan(args.root, args.env, _selection(args))
+        planned = plan(args.root, args.env, selection(args))
     except OrchestratorError:
         return None  # the table still says everything; the picture is a view of it
     results = {name: f"{report.operation}: {result.status}" for name, result in report.results.items()}
     return picture.mermaid(planned.graph, planned.estate, results)
 
 
-def _unlock(args: argparse.Namespace) -> int:
+def unlock_command(args: argparse.Namespace) -> int:
     root = args.root.resolve()
     backend = backend_for(root, args.env)
     if args.stack:
@@ -332,7 +264,7 @@ def _unlock_stack(root: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def _lock(args: argparse.Namespace) -> int:
+def lock_command(args: argparse.Namespace) -> int:
     """Take the environment lock for a workflow run whose jobs join it (``APPOFAPPS_RUN_ID``), and keep it."""
     root = args.root.resolve()
     lease = args.lease or lease_seconds()
@@ -348,7 +280,7 @@ def _lock(args: argparse.Namespace) -> int:
     return 0
 
 
-def _restore_checkpoint(args: argparse.Namespace) -> int:
+def restore_checkpoint_command(args: argparse.Namespace) -> int:
     root = args.root.resolve()
     backend = backend_for(root, args.env)
     if not backend.self_managed:
@@ -379,7 +311,7 @@ def _confirm_stacks(
     )
 
 
-def _move_state(args: argparse.Namespace) -> int:
+def move_state_command(args: argparse.Namespace) -> int:
     declined = _confirm_stacks(
         args,
         Selection(),
@@ -398,7 +330,7 @@ def _move_state(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit(args: argparse.Namespace) -> int:
+def audit_command(args: argparse.Namespace) -> int:
     root = args.root.resolve()
     trail = AuditTrail.of(backend_for(root, args.env), args.env)
     try:
@@ -436,7 +368,7 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rollback(args: argparse.Namespace) -> int:
+def rollback_command(args: argparse.Namespace) -> int:
     options = RunOptions(
         operation=Operation.DEPLOY,
         policy_packs=args.policy_pack,
@@ -471,188 +403,3 @@ def _rollback(args: argparse.Namespace) -> int:
     print_final(done.report, console)
     print(done.advice())
     return for_report(done.report)
-
-
-def _json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print one JSON document (schema in appofapps/schemas/) on stdout; progress goes to stderr",
-    )
-
-
-def _yes_flag(parser: argparse.ArgumentParser, verb: str) -> None:
-    parser.add_argument(
-        "--yes",
-        "-y",
-        action="store_true",
-        help=f"{verb} without asking (needed without a terminal; exit {int(ExitCode.INVALID)} when missing)",
-    )
-
-
-def add_commands(commands: Any) -> None:
-    """Register plan, graph, deploy, preview, refresh, destroy, unlock and audit on argparse subparsers."""
-    planner = commands.add_parser("plan", help="print the ordered levels of an environment (no engine)")
-    _common(planner, env_required=False)
-    _json_flag(planner)
-    planner.set_defaults(run=_plan)
-
-    grapher = commands.add_parser(
-        "graph", help="Mermaid and DOT of an environment's stacks and reference edges"
-    )
-    _common(grapher, env_required=False)
-    grapher.add_argument(
-        "--format",
-        choices=["mermaid", "dot", "both", *picture.FORMATS],
-        default="both",
-        help="text (mermaid, dot, both) or a picture rendered by Graphviz's dot (svg, png): stacks grouped by "
-        "team, coloured by their last result",
-    )
-    grapher.add_argument(
-        "--output",
-        type=Path,
-        default=None,
-        help="write <env>.mmd / <env>.dot (or <env>.svg / <env>.png) into this directory, or the picture to "
-        "this .svg/.png file (default for pictures: .reports/<env>-graph.<format>)",
-    )
-    _json_flag(grapher)
-    grapher.set_defaults(run=_graph)
-
-    helps = {
-        Operation.DEPLOY: "deploy an environment in dependency order (resumes: skips stacks already up to date)",
-        Operation.PREVIEW: "preview every stack of an environment",
-        Operation.REFRESH: "report drift per stack (changes nothing unless --apply)",
-        Operation.DESTROY: "destroy an environment in reverse dependency order",
-    }
-    for operation, text in helps.items():
-        sub = commands.add_parser(str(operation), help=text)
-        _common(sub, env_required=True)
-        sub.add_argument(
-            "--workers", "-j", type=int, default=None, help="stacks at once (default: CPU count)"
-        )
-        sub.add_argument(
-            "--attempts", type=int, default=3, help="tries per stack for transient errors (default 3)"
-        )
-        sub.add_argument(
-            "--policy-pack", action="append", default=[], metavar="DIR", help="enforce this pack"
-        )
-        sub.add_argument("--message", default=None, help="update message recorded in the stack history")
-        sub.add_argument("--report", type=Path, default=None, help="JSON report path (default: .reports/...)")
-        sub.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
-        sub.add_argument(
-            "--allow-local-state",
-            action="store_true",
-            help="staging/production on a file backend outside CI, without asking (CI always refuses it)",
-        )
-        sub.add_argument(
-            "--summary-markdown",
-            type=Path,
-            default=None,
-            metavar="PATH",
-            help="append the table and a Mermaid picture of the run as Markdown",
-        )
-        _json_flag(sub)
-        if operation in (Operation.PREVIEW, Operation.REFRESH):
-            sub.add_argument(
-                "--expect-no-changes",
-                action="store_true",
-                help=f"exit {int(ExitCode.CHANGES)} when the preview would change anything "
-                "or the refresh finds drift",
-            )
-        if operation is Operation.DEPLOY:
-            sub.add_argument("--force", action="store_true", help="deploy every stack, even unchanged ones")
-            sub.add_argument(
-                "--cascade",
-                action="store_true",
-                help="then redeploy the downstream stacks left stale, in order",
-            )
-        if operation is Operation.REFRESH:
-            sub.add_argument(
-                "--apply", action="store_true", help="write the refreshed state (accept the drift)"
-            )
-        if operation is Operation.DESTROY:
-            sub.add_argument(
-                "--keep-stacks", action="store_true", help="keep the emptied stacks in the backend"
-            )
-            _yes_flag(sub, "destroy")
-        if operation in (Operation.DEPLOY, Operation.DESTROY, Operation.REFRESH):
-            sub.add_argument(
-                "--clear-pending-creates",
-                action="store_true",
-                help="forget resources a killed run was creating (check first that none exists in its cloud)",
-            )
-        sub.set_defaults(run=_run)
-
-    mover = commands.add_parser(
-        "move-state", help="copy an environment's state to another backend (S3, Cloud)"
-    )
-    mover.add_argument("--root", type=Path, default=Path.cwd())
-    mover.add_argument("--env", "-e", required=True)
-    mover.add_argument("--to", required=True, metavar="URL", help="target backend: file://, s3://, https://…")
-    mover.add_argument(
-        "--to-org", default=None, help="organisation of the target's stack names (Pulumi Cloud)"
-    )
-    _yes_flag(mover, "copy")
-    mover.set_defaults(run=_move_state)
-
-    add_policy_command(commands)
-
-    unlock = commands.add_parser(
-        "unlock", help="clear an environment lock left by a dead run (or, with --stack, a Pulumi stack lock)"
-    )
-    unlock.add_argument("--root", type=Path, default=Path.cwd())
-    unlock.add_argument("--env", "-e", required=True)
-    unlock.add_argument("--force", action="store_true", help="clear even if the holder may be alive")
-    unlock.add_argument(
-        "--stack", default=None, metavar="ORG/PROJECT/STACK", help="remove Pulumi's own lock on this stack"
-    )
-    _yes_flag(unlock, "clear with --force")
-    unlock.set_defaults(run=_unlock)
-
-    locker = commands.add_parser(
-        "lock", help="take the environment lock for a workflow run (APPOFAPPS_RUN_ID) whose jobs join it"
-    )
-    locker.add_argument("--root", type=Path, default=Path.cwd())
-    locker.add_argument("--env", "-e", required=True)
-    locker.add_argument(
-        "--lease",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="how long it holds unless a job renews it",
-    )
-    locker.set_defaults(run=_lock)
-
-    restore = commands.add_parser("restore-checkpoint", help="replace a damaged stack checkpoint by a backup")
-    restore.add_argument("--root", type=Path, default=Path.cwd())
-    restore.add_argument("--env", "-e", required=True)
-    restore.add_argument("--stack", required=True, metavar="ORG/PROJECT/STACK")
-    restore.add_argument(
-        "--backup", required=True, metavar="KEY", help="the backup's key, as the refusal lists it"
-    )
-    restore.set_defaults(run=_restore_checkpoint)
-
-    back = commands.add_parser(
-        "rollback", help="redeploy a project from the commit of its last good deploy (audit trail) or --to"
-    )
-    back.add_argument("--root", type=Path, default=Path.cwd(), help="estate root directory (default: .)")
-    back.add_argument("--env", "-e", required=True, help="environment name (stack file suffix)")
-    back.add_argument("project", help="the project to roll back")
-    back.add_argument(
-        "--to", default=None, metavar="COMMIT", help="deploy this commit instead (sha, tag, ...)"
-    )
-    back.add_argument("--policy-pack", action="append", default=[], metavar="DIR", help="enforce this pack")
-    back.add_argument("--message", default=None, help="update message recorded in the stack history")
-    back.add_argument("--report", type=Path, default=None, help="JSON report path (default: .reports/...)")
-    back.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
-    _yes_flag(back, "redeploy")
-    back.set_defaults(run=_rollback)
-
-    audit = commands.add_parser("audit", help="print an environment's audit trail and verify its hash chain")
-    audit.add_argument("--root", type=Path, default=Path.cwd())
-    audit.add_argument("--env", "-e", required=True)
-    audit.add_argument("--expect-head", metavar="HASH", help="a head printed earlier: it must still be there")
-    _json_flag(audit)
-    audit.set_defaults(run=_audit)
-
-    add_status_command(commands, _common, _selection)

@@ -9,9 +9,10 @@ later) and Ctrl-C (130, the shell's 128 + SIGINT).
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
-from appofapps.orchestrator.execution.report import RunReport, Status
-from appofapps.orchestrator.execution.retry import Failure
+if TYPE_CHECKING:
+    from appofapps.orchestrator.execution.report import RunReport
 
 
 class ExitCode(IntEnum):
@@ -53,6 +54,10 @@ def describe() -> str:
 
 def for_report(report: RunReport) -> ExitCode:
     """The code a finished run ends with: interrupted, else deployment failure, else policy, else success."""
+    # Imported here: every --help prints this module's table, and the report pulls in jsonschema.
+    from appofapps.orchestrator.execution.report import Status
+    from appofapps.orchestrator.execution.retry import Failure
+
     if report.interrupted:
         return ExitCode.INTERRUPTED
     if report.ok:

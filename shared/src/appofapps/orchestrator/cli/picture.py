@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from appofapps.engine.backend import backend_for
+from appofapps.orchestrator.cli.parsers import PICTURE_FORMATS
 from appofapps.orchestrator.planning.graph import StackGraph
 from appofapps.orchestrator.planning.model import Estate, OrchestratorError
 from appofapps.orchestrator.state.audit import AuditTrail
 
-FORMATS = ("svg", "png")
 NEVER_RUN = "never run"
 # Fill colours by result; anything else (waiting, absent, ...) is grey.
 COLOURS = {
@@ -128,8 +128,8 @@ def mermaid(graph: StackGraph, estate: Estate, results: Mapping[str, str]) -> st
 
 def render(dot_text: str, fmt: str, output: Path) -> Path:
     """Run Graphviz on ``dot_text``, writing ``output`` in ``fmt``; GraphvizMissing without ``dot``."""
-    if fmt not in FORMATS:
-        raise OrchestratorError(f"cannot render {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if fmt not in PICTURE_FORMATS:
+        raise OrchestratorError(f"cannot render {fmt!r}: choose one of {', '.join(PICTURE_FORMATS)}")
     found = shutil.which("dot")
     if found is None:
         raise GraphvizMissing(DOT_MISSING.format(fmt=fmt))

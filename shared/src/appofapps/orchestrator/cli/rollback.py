@@ -29,11 +29,11 @@ from pulumi.automation import errors as auto_errors
 
 from appofapps.engine.backend import Backend, backend_for
 from appofapps.engine.bootstrap import Engine, bootstrap
-from appofapps.k8s import RENDERED_DIRNAME
+from appofapps.layout import RENDERED_DIR, REPORTS_DIR
 from appofapps.orchestrator.api import Selection, plan, prepare
 from appofapps.orchestrator.execution.progress import Progress
 from appofapps.orchestrator.execution.report import RunReport
-from appofapps.orchestrator.execution.runner import REPORTS_DIRNAME, Operation, RunOptions
+from appofapps.orchestrator.execution.runner import Operation, RunOptions
 from appofapps.orchestrator.planning.gitinfo import Checkout, resolve_commit, toplevel
 from appofapps.orchestrator.planning.model import OrchestratorError
 from appofapps.orchestrator.state.audit import AuditTrail
@@ -192,9 +192,9 @@ def worktree_at(root: Path, sha: str) -> Iterator[Path]:
 def link_estate_files(estate: Path, checkout: Path) -> None:
     """Give the checkout the estate's virtualenv, reports (logs land there) and rendered directory: manifests
     land in the estate's files, through the same relative path a deploy from the estate itself records."""
-    for name in (REPORTS_DIRNAME, RENDERED_DIRNAME):
+    for name in (REPORTS_DIR, RENDERED_DIR):
         (estate / name).mkdir(parents=True, exist_ok=True)
-    for name in (VENV_DIRNAME, REPORTS_DIRNAME, RENDERED_DIRNAME):
+    for name in (VENV_DIRNAME, REPORTS_DIR, RENDERED_DIR):
         link = checkout / name
         if (estate / name).exists() and not link.exists():
             link.symlink_to(estate / name, target_is_directory=True)
@@ -254,9 +254,7 @@ def rollback(
         options or RunOptions(Operation.DEPLOY), operation=Operation.DEPLOY, force=True
     )
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    report_path = (
-        options.report_path or root / REPORTS_DIRNAME / f"{environment}-rollback-{project}-{stamp}.json"
-    )
+    report_path = options.report_path or root / REPORTS_DIR / f"{environment}-rollback-{project}-{stamp}.json"
     options.report_path = report_path
     options.message = options.message or f"rollback of {project} to {target.sha[:12]}"
     options.policy_packs = [str(Path(pack).resolve()) for pack in options.policy_packs]
@@ -282,7 +280,7 @@ def rollback(
         )
         orchestrator.report.notes.append(f"rollback of {project} to {target.sha} ({target.why})")
         report = orchestrator.run()
-        _point_at_estate_reports(report, checkout_root / REPORTS_DIRNAME, root / REPORTS_DIRNAME, report_path)
+        _point_at_estate_reports(report, checkout_root / REPORTS_DIR, root / REPORTS_DIR, report_path)
         after = _outputs(project_dir, stack, orchestrator.env, engine) if report.ok else None
         dependents = sorted(planned.full.closure([project], upwards=False) - {project})
     return Rollback(project, environment, target, report, dependents, _changed(before, after))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from rich.table import Table
 
 from appofapps.engine.backend import Backend, backend_for
 from appofapps.orchestrator.api import Selection, plan
+from appofapps.orchestrator.cli import common
 from appofapps.orchestrator.execution import documents
 from appofapps.orchestrator.planning.model import OrchestratorError
 from appofapps.orchestrator.state.records import DeployRecords, RefreshRecords
@@ -118,9 +118,9 @@ def render_status(environment: str, rows: list[StackStatus]) -> Table:
     return table
 
 
-def _status(args: argparse.Namespace) -> int:
+def status_command(args: argparse.Namespace) -> int:
     try:
-        rows = environment_status(args.root, args.env, args.selection(args))
+        rows = environment_status(args.root, args.env, common.selection(args))
     except OrchestratorError as error:
         print(f"status {args.env}: cannot read the estate:\n{error}", file=sys.stderr)
         return 2
@@ -140,17 +140,3 @@ def _status(args: argparse.Namespace) -> int:
         highlight=False,
     )
     return 0
-
-
-def add_status_command(
-    commands: Any,
-    common: Callable[..., None],
-    selection: Callable[[argparse.Namespace], Selection],
-) -> None:
-    """Register ``status``; ``common`` adds the options every command shares, ``selection`` reads them back."""
-    parser = commands.add_parser(
-        "status", help="per stack: last deploy time and commit, stale or not, drifted or not (no engine)"
-    )
-    common(parser, env_required=True)
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.set_defaults(run=_status, selection=selection)

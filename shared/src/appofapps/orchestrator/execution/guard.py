@@ -13,7 +13,6 @@ import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from appofapps.guardrails.enforcement import (
     ENFORCEMENT_FILENAME,
@@ -103,7 +102,7 @@ def describe(gates: list[PolicyGate], root: Path) -> list[str]:
     ]
 
 
-def _show(args: argparse.Namespace) -> int:
+def show_policy(args: argparse.Namespace) -> int:
     """``appofapps policy``: the packs an environment enforces, at which level, and every rule in force."""
     root = args.root.resolve()
     try:
@@ -146,18 +145,3 @@ def _show(args: argparse.Namespace) -> int:
         state = "on " if applies(rule, args.env) else "off"
         print(f"  {state} {rule.name:<34} {rule.description}{scope}")
     return 0
-
-
-def add_policy_command(commands: Any) -> None:
-    """Register ``policy`` on an argparse subparsers object."""
-    show = commands.add_parser(
-        "policy", help="list the policy rules an environment enforces, and at which level"
-    )
-    show.add_argument("--root", type=Path, default=Path.cwd(), help="estate root directory (default: .)")
-    show.add_argument("--env", "-e", default="local", help="environment name (default: local)")
-    show.add_argument(
-        "--json",
-        action="store_true",
-        help="print one JSON document (schema in appofapps/schemas/) on stdout",
-    )
-    show.set_defaults(run=_show)

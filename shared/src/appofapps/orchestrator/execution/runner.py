@@ -33,6 +33,7 @@ from pulumi.automation import errors as auto_errors
 
 from appofapps.engine.backend import Backend, backend_for
 from appofapps.engine.store import Store
+from appofapps.layout import REPORTS_DIR
 from appofapps.orchestrator.checks.preflight import preflight
 from appofapps.orchestrator.execution.engine_command import InterruptedEngineError, TrackedPulumiCommand
 from appofapps.orchestrator.execution.progress import PlainProgress, Progress
@@ -81,7 +82,6 @@ from appofapps.orchestrator.state.recovery import (
 from appofapps.orchestrator.state.stale import output_key, output_prints, stale_stacks
 from appofapps.stackrefs import PLACEHOLDER_NOTICE, PLACEHOLDER_STACKS_VARIABLE, READS_NOTICE
 
-REPORTS_DIRNAME = ".reports"
 ERROR_LINES = 4
 
 
@@ -129,7 +129,7 @@ class RunOptions:
 
 def default_report_path(root: Path, environment: str, operation: Operation) -> Path:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    return root / REPORTS_DIRNAME / f"{environment}-{operation}-{stamp}.json"
+    return root / REPORTS_DIR / f"{environment}-{operation}-{stamp}.json"
 
 
 def _summarize_error(text: str) -> str:
@@ -209,9 +209,7 @@ class Orchestrator:
             order = list(reversed(order))
         now = time.time()
         stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%dT%H%M%S")
-        self.log_dir = (
-            estate.root / REPORTS_DIRNAME / "logs" / graph.environment / f"{options.operation}-{stamp}"
-        )
+        self.log_dir = estate.root / REPORTS_DIR / "logs" / graph.environment / f"{options.operation}-{stamp}"
         self.report = RunReport(
             operation=str(options.operation),
             environment=graph.environment,

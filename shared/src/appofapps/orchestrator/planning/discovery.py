@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import importlib.util
 import os
 import re
 from collections.abc import Iterator
@@ -33,6 +32,8 @@ from typing import Any
 
 import yaml
 
+from appofapps import layout
+from appofapps.layout import APP_MANIFEST, CLUSTER_PROJECT
 from appofapps.orchestrator.planning import languages
 from appofapps.orchestrator.planning.imports import SharedLibrary
 from appofapps.orchestrator.planning.model import (
@@ -50,11 +51,10 @@ from appofapps.orchestrator.planning.refnames import (
     split_stack_name,
 )
 
-DECLARATION_FILE = "estate.yaml"
+DECLARATION_FILE = layout.ESTATE_FILE
 EVERY_APP_KEY = "depends_on_every_app"
-APP_MANIFEST = "app.yaml"
 # Every app runs on the cluster, so it follows it even though its manifest does not say so.
-APP_IMPLICIT_DEPENDENCY = "platform-cluster"
+APP_IMPLICIT_DEPENDENCY = CLUSTER_PROJECT
 CONTRACTS_MODULE = "appofapps.contracts"
 SHARED_PACKAGE = "appofapps"
 # Keys only a stack file holds: a `Pulumi.<name>.yaml` with none of them (e.g. Pulumi.README.yaml) is no stack.
@@ -69,8 +69,8 @@ SKIP_DIRS = {
     "__pycache__",
     ".nox",
     ".state",
-    ".rendered",
-    ".reports",
+    layout.RENDERED_DIR,
+    layout.REPORTS_DIR,
     ".mypy_cache",
     ".ruff_cache",
     ".pytest_cache",
@@ -90,13 +90,13 @@ def _walk(root: Path) -> Iterator[Path]:
     """Directories under root holding a Pulumi.yaml, skipping caches and hidden directories."""
     for current, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
-        if "Pulumi.yaml" in files or "Pulumi.yml" in files:
+        if layout.names_a_project_file(files):
             yield Path(current)
 
 
 def _load_yaml(path: Path, problems: list[str]) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return layout.read_yaml(path)
     except (OSError, yaml.YAMLError) as error:
         problems.append(f"{path}: cannot read: {error}")
         return None
@@ -106,7 +106,7 @@ def _python_files(project_dir: Path) -> Iterator[Path]:
     for current, dirs, files in os.walk(project_dir):
         # A nested project is its own project; its files are not this one's.
         here = Path(current)
-        if here != project_dir and ((here / "Pulumi.yaml").exists() or (here / "Pulumi.yml").exists()):
+        if here != project_dir and layout.project_file(here) is not None:
             dirs[:] = []
             continue
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
@@ -115,22 +115,14 @@ def _python_files(project_dir: Path) -> Iterator[Path]:
                 yield here / name
 
 
-def _stack_config_dir(project_dir: Path, settings: dict[str, Any]) -> Path:
-    configured = settings.get("stackConfigDir")
-    return project_dir / str(configured) if configured else project_dir
-
-
 def _stacks(config_dir: Path, skipped: list[Path]) -> set[str]:
     """Stack names with a stack file; files named like one that hold no stack go to ``skipped``."""
     found = set()
-    for path in sorted(config_dir.glob("Pulumi.*.y*ml")):
-        match = re.fullmatch(r"Pulumi\.(.+)\.ya?ml", path.name)
-        if not match:
-            continue
-        if match.group(1).lower() == "readme" or not _holds_a_stack(path):
+    for stack, path in layout.stack_files(config_dir):
+        if stack.lower() == "readme" or not _holds_a_stack(path):
             skipped.append(path)
         else:
-            found.add(match.group(1))
+            found.add(stack)
     return found
 
 
@@ -153,10 +145,11 @@ def estate_stack_names(root: Path, problems: list[str]) -> dict[str, dict[str, s
     """Environment -> project -> stack name, from the root estate.yaml's
     ``environments: {<env>: {stacks: {<project>: <stack>}}}``; empty when there is none (a foreign repo)."""
     path = root / DECLARATION_FILE
-    if not path.exists():
+    try:
+        environments = layout.estate_environments(root)
+    except (OSError, yaml.YAMLError) as error:
+        problems.append(f"{path}: cannot read: {error}")
         return {}
-    data = _load_yaml(path, problems)
-    environments = data.get("environments") if isinstance(data, dict) else None
     found: dict[str, dict[str, str]] = {}
     for env, spec in (environments if isinstance(environments, dict) else {}).items():
         stacks = spec.get("stacks", {}) if isinstance(spec, dict) else None
@@ -231,7 +224,6 @@ class _CodeScan(ast.NodeVisitor):
         self.aliases: dict[str, str] = {}
         self.refs: list[Reference] = []
         self.dynamic: list[str] = []
-        self.shared_modules: set[str] = set()
         self.reads: list[OutputRead] = []
         self.export_keys: set[str] = set()
         self.export_contracts: set[str] = set()
@@ -244,20 +236,9 @@ class _CodeScan(ast.NodeVisitor):
         self._bindings: dict[str, tuple[str, str | None, str | None]] = {}
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        module = node.module or ""
-        if node.level == 0 and (module == SHARED_PACKAGE or module.startswith(SHARED_PACKAGE + ".")):
-            self.shared_modules.add(module)
-            # `from appofapps import config` imports the submodule appofapps.config.
-            self.shared_modules.update(f"{module}.{alias.name}" for alias in node.names)
-        if module == CONTRACTS_MODULE:
+        if node.module == CONTRACTS_MODULE:
             for alias in node.names:
                 self.aliases[alias.asname or alias.name] = alias.name
-        self.generic_visit(node)
-
-    def visit_Import(self, node: ast.Import) -> None:
-        for alias in node.names:
-            if alias.name == SHARED_PACKAGE or alias.name.startswith(SHARED_PACKAGE + "."):
-                self.shared_modules.add(alias.name)
         self.generic_visit(node)
 
     def _contract_project(self, arg: ast.expr) -> str | None:
@@ -369,56 +350,61 @@ class _CodeScan(ast.NodeVisitor):
 
 def _scan_file(path: Path, rel: str, contracts: dict[str, str]) -> tuple[_CodeScan, ast.Module]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return _scan_tree(tree, rel, contracts), tree
+
+
+def _scan_tree(tree: ast.AST, rel: str, contracts: dict[str, str]) -> _CodeScan:
     scan = _CodeScan(rel, contracts)
     scan.visit(tree)
-    return scan, tree
+    return scan
 
 
 class _SharedScans:
     """References made inside the shared library on a project's behalf (e.g. an app program reading its
-    manifest), followed through the library's own imports; each module is read once per discovery."""
+    manifest): the scans of the shared modules a project loads, from the trees :class:`SharedLibrary` parsed
+    (each module once). That is the source tree ``[tool.appofapps] shared-sources`` names, which change
+    detection and fingerprints read too; an estate naming none runs the installed library, read the same way."""
 
     # The modules that define the reference mechanism itself; their StackReference is every caller's.
     MECHANISM = frozenset({CONTRACTS_MODULE, f"{SHARED_PACKAGE}.stackrefs"})
 
-    def __init__(self, contracts: dict[str, str]) -> None:
+    def __init__(self, estate_library: SharedLibrary, contracts: dict[str, str]) -> None:
+        self.estate_library = estate_library
         self.contracts = contracts
+        self._installed: SharedLibrary | None = None
         self._cache: dict[str, _CodeScan | None] = {}
+
+    @property
+    def library(self) -> SharedLibrary:
+        """The estate's shared sources; without any, the installed library (read on first use)."""
+        if self.estate_library.roots:
+            return self.estate_library
+        if self._installed is None:
+            try:
+                self._installed = SharedLibrary.installed(SHARED_PACKAGE)
+            except DiscoveryError:
+                self._installed = SharedLibrary()
+        return self._installed
+
+    def loaded_by(self, project: Project, trees: dict[Path, ast.Module]) -> frozenset[str]:
+        """The shared modules a project's program loads, followed through its own and the library's imports."""
+        return self.library.used_by(project.path, trees)
 
     def _module(self, name: str) -> _CodeScan | None:
         if name not in self._cache:
-            self._cache[name] = None
-            if name in self.MECHANISM or name.startswith(f"{SHARED_PACKAGE}.orchestrator"):
-                return None
-            try:
-                spec = importlib.util.find_spec(name)
-            except (ImportError, ValueError):
-                spec = None
-            origin = spec.origin if spec is not None else None
-            if origin and origin.endswith(".py"):
-                try:
-                    self._cache[name], _ = _scan_file(
-                        Path(origin), name.replace(".", "/") + ".py", self.contracts
-                    )
-                except (OSError, SyntaxError, ValueError):
-                    return None
+            tree = self.library.trees.get(name)
+            if tree is None or name in self.MECHANISM or name.startswith(f"{SHARED_PACKAGE}.orchestrator"):
+                self._cache[name] = None
+            else:
+                rel = name.replace(".", "/") + (
+                    "/__init__.py" if self.library.modules[name].name == "__init__.py" else ".py"
+                )
+                self._cache[name] = _scan_tree(tree, rel, self.contracts)
         return self._cache[name]
 
-    def closure(self, modules: set[str]) -> list[_CodeScan]:
-        """Scans of ``modules`` and of every shared-library module they import, transitively."""
-        scans: list[_CodeScan] = []
-        seen: set[str] = set()
-        todo = sorted(modules)
-        while todo:
-            name = todo.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            scan = self._module(name)
-            if scan is not None:
-                scans.append(scan)
-                todo.extend(sorted(scan.shared_modules - seen))
-        return scans
+    def scans(self, modules: frozenset[str]) -> list[_CodeScan]:
+        """Scans of ``modules`` (closed over their imports by :meth:`loaded_by`)."""
+        return [scan for scan in map(self._module, sorted(modules)) if scan is not None]
 
 
 def _contracts() -> dict[str, str]:
@@ -440,9 +426,8 @@ def _add_outputs(project: Project, scan: _CodeScan, suffix: str) -> None:
 
 def _infer_from_code(
     project: Project, root: Path, contracts: dict[str, str], shared: _SharedScans, problems: list[str]
-) -> dict[Path, ast.Module]:
-    """Reads the project's references; returns its parsed Python files."""
-    modules: set[str] = set()
+) -> None:
+    """Reads the project's references, and the shared modules it loads (``project.shared_modules``)."""
     trees: dict[Path, ast.Module] = {}
     for path in _python_files(project.path):
         rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
@@ -456,13 +441,14 @@ def _infer_from_code(
         _add_outputs(project, scan, "")
         project.literal_stacks.extend(scan.literal_stacks)
         project.named.extend(scan.named)
-        modules |= scan.shared_modules
-    project.imports_shared = bool(modules)
-    for scan in shared.closure(modules):
+    loaded = shared.loaded_by(project, trees)
+    if shared.estate_library.roots:
+        # Only the estate's own shared sources are followed by change detection and fingerprints.
+        project.shared_modules = loaded
+    for scan in shared.scans(loaded):
         project.inferred.extend(Reference(r.project, f"{r.source} (shared library)") for r in scan.refs)
         project.dynamic.extend(scan.dynamic)
         _add_outputs(project, scan, " (shared library)")
-    return trees
 
 
 def _infer_from_program(project: Project, root: Path, problems: list[str]) -> None:
@@ -659,9 +645,7 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
     skipped: list[Path] = []
     mapping = estate_stack_names(root, problems)
     for project_dir in _walk(root):
-        settings_file = project_dir / "Pulumi.yaml"
-        if not settings_file.exists():
-            settings_file = project_dir / "Pulumi.yml"
+        settings_file = layout.project_file(project_dir) or project_dir / layout.PROJECT_FILES[0]
         settings = _load_yaml(settings_file, problems)
         if not isinstance(settings, dict) or not isinstance(settings.get("name"), str):
             problems.append(f"{settings_file}: has no `name:`")
@@ -675,7 +659,7 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
             continue
         runtime = settings.get("runtime")
         runtimes[name] = str(runtime.get("name") if isinstance(runtime, dict) else runtime)
-        config_dir = _stack_config_dir(project_dir, settings)
+        config_dir = layout.stack_config_dir(project_dir, settings)
         stack_environments, stack_names = _environments(
             name, _stacks(config_dir, skipped), mapping, root / DECLARATION_FILE, problems
         )
@@ -717,19 +701,18 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
         )
     # Config values naming a stack end in an environment, or in a project's own name for one (estate.yaml).
     environments = set(estate.environments) | {s for p in projects.values() for s in p.stack_names.values()}
-    shared = _SharedScans(contracts)
     try:
         library = SharedLibrary.load(root)
     except DiscoveryError as error:
         library = SharedLibrary()
         problems.extend(error.problems)
+    shared = _SharedScans(library, contracts)
     estate.shared_library = library if library.roots else None
     estate.warnings.extend(library.warnings)
     for project in projects.values():
         if languages.scanned(project.runtime):
             _infer_from_program(project, root, problems)
-        trees = _infer_from_code(project, root, contracts, shared, problems)
-        project.shared_modules = library.used_by(project.path, trees)
+        _infer_from_code(project, root, contracts, shared, problems)
         _infer_from_config(project, environments, problems)
         _resolve_named(project, all_settings[project.name])
     _check(estate, problems)

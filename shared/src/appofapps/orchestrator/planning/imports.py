@@ -27,6 +27,7 @@ The orchestrator puts the shared roots on every program's ``PYTHONPATH``, so wha
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
@@ -181,6 +182,8 @@ class SharedLibrary:
     """Module name -> its file."""
     imports: dict[str, frozenset[str]] = field(default_factory=dict)
     """Module name -> the shared modules it loads directly."""
+    trees: dict[str, ast.AST] = field(default_factory=dict, repr=False)
+    """Module name -> its parsed source: every reader of the shared code reads these, so each file is parsed once."""
     literals: dict[str, frozenset[str]] = field(default_factory=dict)
     """Module name -> the string literals in its source (how package data is tied to modules)."""
     data_files: tuple[Path, ...] = ()
@@ -195,27 +198,52 @@ class SharedLibrary:
     def load(cls, root: Path) -> SharedLibrary:
         roots, warnings = shared_sources(root)
         library = cls(roots=roots, warnings=warnings, estate_root=root.resolve())
-        trees: dict[str, tuple[ast.AST, bool]] = {}
         data = []
         for source_root in library.roots:
-            for path in _files(source_root):
-                name = module_name(path, source_root)
-                if name is not None:
-                    # The first root holding a module wins, as on sys.path.
-                    if name not in library.modules:
-                        library.modules[name] = path
-                        trees[name] = (_parse(path), path.name == "__init__.py")
-                elif not path.name.endswith(_NOT_DATA_SUFFIXES):
-                    data.append(path)
-        for name, (tree, is_package) in trees.items():
+            data.extend(library._read(source_root, source_root))
+        library.data_files = tuple(data)
+        library._link()
+        return library
+
+    @classmethod
+    def installed(cls, package: str) -> SharedLibrary:
+        """The installed copy of ``package``, read the same way, for an estate that names no shared sources:
+        its programs run that copy. It has no roots, so changes and fingerprints do not follow it."""
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            spec = None
+        library = cls()
+        for location in (spec.submodule_search_locations or []) if spec is not None else []:
+            library._read(Path(location).parent, Path(location))
+        library._link()
+        return library
+
+    def _read(self, source_root: Path, directory: Path) -> list[Path]:
+        """Parses the modules under ``directory`` (named from ``source_root``); returns its data files."""
+        data = []
+        for path in _files(directory):
+            name = module_name(path, source_root)
+            if name is not None:
+                # The first root holding a module wins, as on sys.path.
+                if name not in self.modules:
+                    self.modules[name] = path
+                    self.trees[name] = _parse(path)
+            elif not path.name.endswith(_NOT_DATA_SUFFIXES):
+                data.append(path)
+        return data
+
+    def _link(self) -> None:
+        """What each parsed module imports, names and declares it reads."""
+        library = self
+        for name, tree in library.trees.items():
+            is_package = library.modules[name].name == "__init__.py"
             library.imports[name] = frozenset(
                 imported_names(tree, name, is_package=is_package) & library.modules.keys()
             )
             library.literals[name] = frozenset(_literals(tree))
             if globs := _estate_globs(tree):
                 library.estate_globs[name] = globs
-        library.data_files = tuple(data)
-        return library
 
     def root_of(self, path: Path) -> Path | None:
         """The shared source root holding ``path`` (which may no longer exist), if any."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from appofapps.layout import project_file, read_yaml
 from appofapps.orchestrator.planning.refnames import (
     CONFIG,
     ORGANIZATION,
@@ -137,7 +138,7 @@ def scan_program(runtime: str, project_dir: Path, root: Path) -> ProgramScan:
 def _source_files(project_dir: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
     for current, dirs, files in os.walk(project_dir):
         here = Path(current)
-        if here != project_dir and ((here / "Pulumi.yaml").exists() or (here / "Pulumi.yml").exists()):
+        if here != project_dir and project_file(here) is not None:
             dirs[:] = []  # a nested project is its own
             continue
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
@@ -403,16 +404,14 @@ _YAML_NAMES = {"pulumi.stack": STACK, "pulumi.organization": ORGANIZATION, "pulu
 
 def _scan_yaml(project_dir: Path, root: Path) -> ProgramScan:
     scan = ProgramScan()
-    files = [project_dir / "Pulumi.yaml", project_dir / "Pulumi.yml"]
+    settings_file = project_file(project_dir)
     settings: dict[str, Any] = {}
-    for path in files:
-        if path.exists():
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-            settings = loaded if isinstance(loaded, dict) else {}
-            break
+    if settings_file is not None:
+        loaded = read_yaml(settings_file)
+        settings = loaded if isinstance(loaded, dict) else {}
     main = settings.get("main")
     program_dir = project_dir / str(main) if isinstance(main, str) else project_dir
-    documents: list[tuple[Path, dict[str, Any]]] = [(p, settings) for p in files if p.exists()][:1]
+    documents: list[tuple[Path, dict[str, Any]]] = [(settings_file, settings)] if settings_file else []
     for path in sorted(program_dir.glob("Main.y*ml")) if program_dir.is_dir() else []:
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))

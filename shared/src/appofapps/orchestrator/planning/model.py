@@ -96,8 +96,6 @@ class Project:
     """Dependencies read from code and config."""
     dynamic: list[str] = field(default_factory=list)
     """References whose target is computed at run time (where found); the declaration must cover them."""
-    imports_shared: bool = False
-    """Whether its code imports the estate's shared library (a change there may change this stack)."""
     shared_modules: frozenset[str] = frozenset()
     """The modules of the shared source roots its program loads, transitively (see orchestrator.imports)."""
     config_dir: Path | None = None

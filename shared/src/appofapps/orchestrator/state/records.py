@@ -28,6 +28,7 @@ from typing import Generic, TypeVar
 
 from appofapps.engine.backend import Backend
 from appofapps.engine.store import Store
+from appofapps.layout import PROJECT_FILES, project_file
 from appofapps.orchestrator.planning.discovery import SKIP_DIRS
 from appofapps.orchestrator.planning.gitinfo import Checkout
 from appofapps.orchestrator.planning.imports import SharedLibrary
@@ -61,13 +62,13 @@ def _files(project: Project, environment: str) -> list[Path]:
     found = []
     for current, dirs, files in os.walk(project.path):
         here = Path(current)
-        if here != project.path and (here / "Pulumi.yaml").exists():
+        if here != project.path and project_file(here) is not None:
             dirs[:] = []
             continue
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
         for name in sorted(files):
             # Other environments' stack files do not change this stack.
-            if name.startswith("Pulumi.") and name not in ("Pulumi.yaml", "Pulumi.yml", own_stack_file):
+            if name.startswith("Pulumi.") and name not in (*PROJECT_FILES, own_stack_file):
                 continue
             if name.endswith((".pyc", ".log")):
                 continue
