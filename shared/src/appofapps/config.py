@@ -18,12 +18,11 @@ import pulumi
 import yaml
 
 from appofapps.contracts import CLOUD_AWS, CLOUDS
+from appofapps.layout import SECRET_NAMESPACE
 
 ENVIRONMENTS = ("local", "staging", "production")
 NAT_MODES = ("per-az", "single")
 RFC1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
-# Namespace of local-only secret values: `secret:<name>` in Pulumi.local.yaml, encrypted by the passphrase provider.
-SECRET_NAMESPACE = "secret"  # noqa: S105 - a config namespace, not a password
 
 
 class ConfigError(ValueError):

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import pulumi
-
 
 @dataclass(frozen=True)
 class Contract:
@@ -36,6 +34,9 @@ def export(contract: Contract, values: Mapping[str, Any]) -> None:
         raise ValueError(
             f"{contract.project} must export exactly its contract: missing {sorted(missing)}, extra {sorted(extra)}"
         )
+    # Imported here: the orchestrator reads contracts to check an estate without loading the Pulumi SDK.
+    import pulumi
+
     for key, value in values.items():
         pulumi.export(key, pulumi.Output.secret(value) if key in contract.secrets else value)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from appofapps.config import SECRET_NAMESPACE
 from appofapps.engine.backend import LOCAL_ENVIRONMENT
+from appofapps.layout import SECRET_NAMESPACE
 
 # Set by every common CI system (GitHub Actions, GitLab, Buildkite, CircleCI...); GitHub's own flag as well.
 CI_FLAGS = ("CI", "GITHUB_ACTIONS")
@@ -85,7 +85,7 @@ PATTERNS = {
 # AWS's own documentation example key pair: public by design, used in tests and docs.
 EXAMPLES = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 # A config key is secret-like by its last word (``dbPassword``, ``api-token``; not ``tokenTtl``), or by living in
-# the namespace of local secret values (appofapps.config.SECRET_NAMESPACE).
+# the namespace of local secret values (appofapps.layout.SECRET_NAMESPACE).
 SECRET_WORDS = {"password", "passwd", "passphrase", "secret", "token", "credential", "credentials"}
 SECRET_KEY_QUALIFIERS = {"private", "api", "access", "secret", "signing"}
 STACK_FILE = re.compile(r"^Pulumi\.[^/]+\.ya?ml$")

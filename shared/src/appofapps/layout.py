@@ -127,3 +127,7 @@ def estate_environments(root: Path) -> Any:
     except FileNotFoundError:
         return None
     return data.get("environments") if isinstance(data, dict) else None
+
+
+# Namespace of local-only secret values: `secret:<name>` in Pulumi.local.yaml, encrypted by the passphrase provider.
+SECRET_NAMESPACE = "secret"  # noqa: S105 - a config namespace, not a password

@@ -20,9 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pulumi import automation as auto
-from pulumi.automation import errors as auto_errors
-
 from appofapps import contracts
 from appofapps.engine.backend import backend_for
 from appofapps.engine.store import Store
@@ -151,6 +148,10 @@ def keys_from_engine(
     project: Project, stack: str, env: dict[str, str], engine_bin: Path
 ) -> frozenset[str] | None:
     """Output keys of ``stack`` through ``pulumi stack export`` (secrets stay encrypted); any backend."""
+    # Imported here: the check itself (and `appofapps plan`) starts without the Automation API.
+    from pulumi import automation as auto
+    from pulumi.automation import errors as auto_errors
+
     workspace = auto.LocalWorkspace(
         work_dir=str(project.path),
         env_vars=env,

@@ -38,8 +38,8 @@ from appofapps.orchestrator.planning.model import Estate, OrchestratorError, con
 from appofapps.orchestrator.state.audit import AuditTampered, AuditTrail, render_history
 from appofapps.orchestrator.state.locks import EnvironmentLock, LockHeld, current_command, lease_seconds
 from appofapps.orchestrator.state.recovery import remove_stack_lock, restore_backup, stack_locks
-from appofapps.stackrefs import organization as default_organization
-from appofapps.stackrefs import stack_name
+from appofapps.stacknames import organization as default_organization
+from appofapps.stacknames import stack_name
 
 EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = (
     ExitCode.FAILED,

@@ -28,7 +28,7 @@ from appofapps.orchestrator.api import Selection, plan
 from appofapps.orchestrator.planning.model import OrchestratorError, Project
 from appofapps.orchestrator.state.locks import LOCK_OBJECT, EnvironmentLock, current_command
 from appofapps.orchestrator.state.recovery import checkpoint_token
-from appofapps.stackrefs import stack_name
+from appofapps.stacknames import stack_name
 
 # Held by one run on one backend: never copied.
 BACKEND_BOUND = {LOCK_OBJECT}

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from appofapps.orchestrator.planning.model import Estate, OrchestratorError
-from appofapps.stackrefs import stack_name
+from appofapps.stacknames import stack_name
 
 
 class GraphError(OrchestratorError):
