@@ -9,13 +9,16 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from pulumi.automation import CommandResult
 from pulumi.automation.errors import create_command_error
 
+from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, Orchestrator, RetryPolicy, RunOptions, Status, plan
+from appofapps.orchestrator.execution.context import RunContext
 from appofapps.orchestrator.execution.progress import PlainProgress
 from appofapps.orchestrator.execution.report import StackResult
 from appofapps.orchestrator.planning.model import Project
@@ -46,18 +49,22 @@ def scripted(
     stream = io.StringIO()
     orchestrator = Scripted(
         script,
-        planned.estate,
-        planned.graph,
-        engine_bin=engine.bin_dir,
-        engine_version=engine.pulumi_version,
-        env=env,
-        options=RunOptions(
-            operation=Operation.DEPLOY,
-            workers=2,
-            retry=RetryPolicy(attempts=3, base_seconds=0.01, cap_seconds=0.05),
-            handle_signals=False,
+        RunContext(
+            estate=planned.estate,
+            graph=planned.graph,
+            full_graph=planned.full,
+            backend=backend_for(root, "local", env),
+            options=RunOptions(
+                operation=Operation.DEPLOY,
+                workers=2,
+                retry=RetryPolicy(attempts=3, base_seconds=0.01, cap_seconds=0.05),
+                handle_signals=False,
+            ),
+            engine_bin=engine.bin_dir,
+            engine_version=engine.pulumi_version,
+            env=MappingProxyType(env),
+            progress=PlainProgress(stream),
         ),
-        progress=PlainProgress(stream),
     )
     orchestrator.run()
     return orchestrator, stream.getvalue()

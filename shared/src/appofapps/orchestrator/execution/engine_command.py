@@ -41,12 +41,14 @@ class InterruptedEngineError(auto_errors.CommandError):
 class TrackedPulumiCommand(PulumiCommand):
     """A PulumiCommand for one engine directory that can interrupt every process it started."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, env: Mapping[str, str]) -> None:
         # PulumiCommand looks for `<root>/bin/pulumi` and checks its version once, here (one engine start).
         super().__init__(root=str(bin_dir.parent))
         self.starts = 1
         """Engine processes started: the version check and every command since."""
         self.bin_dir = bin_dir
+        self.env = dict(env)
+        """What every process starts with (the run's variables); each command adds its own."""
         self._running: dict[int, subprocess.Popen[str]] = {}
         self._signalled: set[int] = set()
         self._guard = threading.Lock()
@@ -86,7 +88,7 @@ class TrackedPulumiCommand(PulumiCommand):
         head = args[: args.index("--")] if "--" in args else args
         if "--non-interactive" not in head:
             args = ["--non-interactive", *args]
-        env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        env = {**self.env, **additional_env, "PULUMI_AUTOMATION_API": "true"}
         with self._guard:
             self.starts += 1
         env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}"

@@ -14,28 +14,29 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from enum import StrEnum
-from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any
 
 from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 
-from appofapps.engine.backend import Backend, backend_for
 from appofapps.engine.store import Store
 from appofapps.orchestrator.checks.preflight import preflight
+from appofapps.orchestrator.execution.context import RunContext
 from appofapps.orchestrator.execution.engine_command import InterruptedEngineError, TrackedPulumiCommand
-from appofapps.orchestrator.execution.progress import PlainProgress, Progress
+from appofapps.orchestrator.execution.options import (
+    REPORTS_DIRNAME,
+    Operation,
+    RunOptions,
+    default_report_path,
+)
+from appofapps.orchestrator.execution.progress import Progress
 from appofapps.orchestrator.execution.report import (
     PROCEEDS,
     Drift,
@@ -44,19 +45,23 @@ from appofapps.orchestrator.execution.report import (
     StackResult,
     Status,
 )
-from appofapps.orchestrator.execution.retry import Failure, RetryPolicy, classify
+from appofapps.orchestrator.execution.retry import Failure, classify
 from appofapps.orchestrator.execution.stack_files import create_stack
 from appofapps.orchestrator.planning.gitinfo import Checkout
-from appofapps.orchestrator.planning.graph import StackGraph
 from appofapps.orchestrator.planning.model import (
-    Estate,
     Interrupted,
     OrchestratorError,
     Project,
     console_command,
 )
 from appofapps.orchestrator.state.audit import AuditRun, AuditTrail
-from appofapps.orchestrator.state.locks import EnvironmentLock, Holder, current_command, new_run_id
+from appofapps.orchestrator.state.locks import (
+    EnvironmentLock,
+    Holder,
+    current_command,
+    lease_seconds,
+    new_run_id,
+)
 from appofapps.orchestrator.state.records import (
     DeployRecord,
     DeployRecords,
@@ -81,55 +86,11 @@ from appofapps.orchestrator.state.recovery import (
 from appofapps.orchestrator.state.stale import output_key, output_prints, stale_stacks
 from appofapps.stackrefs import PLACEHOLDER_NOTICE, PLACEHOLDER_STACKS_VARIABLE, READS_NOTICE
 
-REPORTS_DIRNAME = ".reports"
 ERROR_LINES = 4
 
 
-class Operation(StrEnum):
-    DEPLOY = "deploy"
-    PREVIEW = "preview"
-    REFRESH = "refresh"
-    DESTROY = "destroy"
-
-
-@dataclass
-class RunOptions:
-    """How to run; every field has a safe default."""
-
-    operation: Operation
-    workers: int | None = None
-    """Stacks run at once; default: the CPU count (engines mostly wait on clouds and subprocesses)."""
-    force: bool = False
-    """deploy: run every stack even when its records say it is up to date."""
-    cascade: bool = False
-    """deploy: then redeploy, in order and under the same lock, the downstream stacks the run left stale."""
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    apply_refresh: bool = False
-    """refresh: write the refreshed state; by default drift is only reported."""
-    keep_stacks: bool = False
-    """destroy: keep the emptied stacks instead of removing them (their stack files are kept either way)."""
-    policy_packs: list[str] = field(default_factory=list)
-    policy_pack_configs: list[str] = field(default_factory=list)
-    """JSON configs of the first packs of ``policy_packs``, paired by position."""
-    message: str | None = None
-    report_path: Path | None = None
-    handle_signals: bool = True
-    clear_pending_creates: bool = False
-    """deploy/destroy: forget pending creates of any resource (the caller checked none exists in its cloud)."""
-    allow_local_state: bool = False
-    """staging/production on a file backend outside CI, without asking (CI always refuses it)."""
-
-    def __post_init__(self) -> None:
-        # A plain string must never fall through to the wrong (destructive) branch: coerce it, or refuse it.
-        self.operation = Operation(self.operation)
-
-    def worker_count(self) -> int:
-        return max(1, self.workers or os.cpu_count() or 1)
-
-
-def default_report_path(root: Path, environment: str, operation: Operation) -> Path:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    return root / REPORTS_DIRNAME / f"{environment}-{operation}-{stamp}.json"
+# Operation, RunOptions and REPORTS_DIRNAME are read from here by callers that predate options.py.
+__all__ = ["REPORTS_DIRNAME", "Operation", "Orchestrator", "RunOptions"]
 
 
 def _summarize_error(text: str) -> str:
@@ -154,31 +115,26 @@ def _summarize_error(text: str) -> str:
 class Orchestrator:
     """One run of one operation over a (filtered) environment graph."""
 
-    def __init__(
-        self,
-        estate: Estate,
-        graph: StackGraph,
-        *,
-        engine_bin: Path,
-        engine_version: str,
-        env: dict[str, str],
-        options: RunOptions,
-        progress: Progress | None = None,
-        log_stream: TextIO | None = None,
-        full_graph: StackGraph | None = None,
-        backend: Backend | None = None,
-    ) -> None:
-        self.estate = estate
-        self.graph = graph
-        self.full_graph = full_graph or graph
-        self.env = env
-        self.options = options
-        self.engine_version = engine_version
-        self.backend = backend or backend_for(estate.root, graph.environment, env)
-        self.state = self.backend.state() if self.backend.self_managed else None
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        estate, graph, options, env, engine_version = (
+            ctx.estate,
+            ctx.graph,
+            ctx.options,
+            dict(ctx.env),
+            ctx.engine_version,
+        )
+        self.estate = ctx.estate
+        self.graph = ctx.graph
+        self.full_graph = ctx.full_graph
+        self.env = dict(ctx.env)
+        self.options = ctx.options
+        self.engine_version = ctx.engine_version
+        self.backend = ctx.backend
+        self.state = ctx.state
         """Pulumi's own objects (checkpoints, stack locks), read without starting an engine."""
-        self.progress: Progress = progress or PlainProgress(log_stream or sys.stderr)
-        self.engine_bin = engine_bin
+        self.progress: Progress = ctx.progress
+        self.engine_bin = ctx.engine_bin
         self._command: TrackedPulumiCommand | None = None
         self._command_guard = threading.Lock()
         self.stop = threading.Event()
@@ -202,8 +158,7 @@ class Orchestrator:
         self._policy_digest = policy_digest(options.policy_packs, options.policy_pack_configs)
         self._stopped_before_change: set[str] = set()
         """Stacks a deploy's policy preview failed: the engine never started their update."""
-        self.program_env: dict[str, dict[str, str]] = {}
-        """Project -> variables its programs need (e.g. the interpreter a foreign project runs on)."""
+        self.program_env = ctx.program_env
         order = graph.levels()
         if options.operation is Operation.DESTROY:
             order = list(reversed(order))
@@ -229,7 +184,7 @@ class Orchestrator:
         """The engine, started the first time a stack needs it: a run that skips every stack starts none."""
         with self._command_guard:
             if self._command is None:
-                self._command = TrackedPulumiCommand(self.engine_bin)
+                self._command = TrackedPulumiCommand(self.engine_bin, self.ctx.engine_env())
             return self._command
 
     @property
@@ -262,6 +217,7 @@ class Orchestrator:
             take_over_stale=True,
             run_id=self.audit_run.run_id,
             on_lost=self._lease_lost,
+            lease=lease_seconds(self.env),
         )
         with lock, self._signal_handlers():
             if lock.taken_over is not None:
@@ -562,7 +518,7 @@ class Orchestrator:
     # ---------------------------------------------------------------- one stack
 
     def _workspace(self, project: Project, placeholders: list[str] | None = None) -> auto.LocalWorkspace:
-        env = {k: v for k, v in self.env.items() if k != PLACEHOLDER_STACKS_VARIABLE}
+        env = self.ctx.engine_env()
         env.update(self.program_env.get(project.name, {}))
         if placeholders and self.options.operation is Operation.PREVIEW:
             # Only ever for a preview; Upstream refuses placeholders outside one anyway.
@@ -931,7 +887,7 @@ class Orchestrator:
         """
         if seen and not any(_is_masked_secret(value) for value in seen[0].values()):
             return output_prints(dict(seen[0]), self._output_key())
-        env = {k: v for k, v in self.env.items() if k != PLACEHOLDER_STACKS_VARIABLE}
+        env = self.ctx.engine_env()
         try:
             shown = self.command.run(
                 ["stack", "output", "--json", "--show-secrets", "--stack", stack], str(project.path), env
