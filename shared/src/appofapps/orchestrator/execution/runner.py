@@ -1,8 +1,8 @@
 """Run one operation over an environment's stacks through the Automation API, in dependency order.
 
-Scheduling: a bounded pool of workers; a stack starts as soon as every stack it depends on (for destroy:
-every stack depending on it) has succeeded, not when its whole level ends. A failure skips exactly the stacks
-downstream of it; independent stacks run to the end. Ctrl-C stops new work, forwards one SIGINT to every running
+Scheduling (scheduler.py): a bounded pool of workers; a stack starts as soon as every stack it depends on (for
+destroy: every stack depending on it) has succeeded, not when its whole level ends. A failure skips exactly the
+stacks downstream of it; independent stacks run to the end. Ctrl-C stops new work, forwards one SIGINT to every running
 engine, waits for them to release their locks, and reports where each stack was left.
 
 Before any engine runs, what a killed run left behind is found and reported (recovery.py): the environment lock
@@ -18,7 +18,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -46,6 +45,7 @@ from appofapps.orchestrator.execution.report import (
     Status,
 )
 from appofapps.orchestrator.execution.retry import Failure, classify
+from appofapps.orchestrator.execution.scheduler import Scheduler
 from appofapps.orchestrator.execution.stack_files import create_stack
 from appofapps.orchestrator.planning.gitinfo import Checkout
 from appofapps.orchestrator.planning.model import (
@@ -202,6 +202,8 @@ class Orchestrator:
         return {name: set(deps) for name, deps in self.graph.deps.items()}
 
     def _downstream(self, name: str) -> set[str]:
+        if self.options.operation is Operation.REFRESH:
+            return set()  # a refresh failure rules nothing out: no stack waits for another's refresh
         upwards = self.options.operation is Operation.DESTROY
         return self.graph.closure([name], upwards=upwards) - {name}
 
@@ -392,50 +394,11 @@ class Orchestrator:
             )
 
     def _schedule(self, names: set[str] | None = None) -> None:
-        blockers = self._blockers()
         results = self.report.results
-        pending = set(results) if names is None else set(names)
-        running: dict[Future[None], str] = {}
-        workers = self.options.worker_count()
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stack") as pool:
-            while pending or running:
-                if not self.stop.is_set():
-                    ready = sorted(
-                        n for n in pending if all(results[b].status in PROCEEDS for b in blockers[n])
-                    )
-                    for name in ready[: workers - len(running)]:
-                        pending.discard(name)
-                        results[name].status = Status.RUNNING
-                        results[name].started_at = time.time()
-                        self.progress.changed(results[name])
-                        running[pool.submit(self._run_stack, self.estate.projects[name])] = name
-                if not running:
-                    break
-                done, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
-                for future in done:
-                    name = running.pop(future)
-                    result = results[name]
-                    error = future.exception()
-                    if error is not None and result.status is Status.RUNNING:
-                        # A bug of ours, not the engine's: still a failed stack, never a lost one.
-                        result.status = Status.FAILED
-                        result.reason = f"orchestrator error: {type(error).__name__}: {error}"
-                    result.ended_at = result.ended_at or time.time()
-                    self.progress.changed(result)
-                    self._audit(result)
-                    if result.status not in PROCEEDS and self.options.operation is not Operation.REFRESH:
-                        for other in sorted(self._downstream(name) & pending):
-                            pending.discard(other)
-                            # After Ctrl-C nothing is skipped for a failure: it simply never started.
-                            stopped = self.stop.is_set()
-                            results[other].status = Status.NOT_STARTED if stopped else Status.SKIPPED
-                            results[other].reason = (
-                                f"{'depended on by' if self._reverse else 'depends on'} "
-                                f"{result.stack}, which {result.status}"
-                            )
-                            self.progress.changed(results[other])
-                            self._audit(results[other])
-        for name in sorted(pending):
+        scheduler = Scheduler(
+            self._blockers(), self._downstream, workers=self.options.worker_count(), stop=self.stop
+        )
+        for name in scheduler.run(set(results) if names is None else names, _Stacks(self)):
             results[name].status = Status.NOT_STARTED
             results[name].reason = "stopped before it could start" if self.stop.is_set() else "blocked"
             self._audit(results[name])
@@ -926,6 +889,47 @@ class Orchestrator:
         if rendered:
             note = f"{len(rendered)} rendered Kubernetes objects not refreshed (no live cluster behind them)"
             result.reason = f"{result.reason}; {note}" if result.reason else note
+
+
+class _Stacks:
+    """The scheduler's view of one run: stacks by name, their results and the live view kept up to date."""
+
+    def __init__(self, run: Orchestrator) -> None:
+        self.run = run
+        self.results = run.report.results
+
+    def proceeded(self, name: str) -> bool:
+        return self.results[name].status in PROCEEDS
+
+    def starting(self, name: str) -> None:
+        result = self.results[name]
+        result.status = Status.RUNNING
+        result.started_at = time.time()
+        self.run.progress.changed(result)
+
+    def execute(self, name: str) -> None:
+        self.run._run_stack(self.run.estate.projects[name])
+
+    def finished(self, name: str, error: BaseException | None) -> bool:
+        result = self.results[name]
+        if error is not None and result.status is Status.RUNNING:
+            # A bug of ours, not the engine's: still a failed stack, never a lost one.
+            result.status = Status.FAILED
+            result.reason = f"orchestrator error: {type(error).__name__}: {error}"
+        result.ended_at = result.ended_at or time.time()
+        self.run.progress.changed(result)
+        self.run._audit(result)
+        return result.status in PROCEEDS
+
+    def ruled_out(self, name: str, because: str) -> None:
+        result, failed = self.results[name], self.results[because]
+        # After Ctrl-C nothing is skipped for a failure: it simply never started.
+        result.status = Status.NOT_STARTED if self.run.stop.is_set() else Status.SKIPPED
+        result.reason = (
+            f"{'depended on by' if self.run._reverse else 'depends on'} {failed.stack}, which {failed.status}"
+        )
+        self.run.progress.changed(result)
+        self.run._audit(result)
 
 
 def rendered_resources(deployment: Mapping[str, Any] | None) -> list[str]:
