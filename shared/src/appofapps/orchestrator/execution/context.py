@@ -2,7 +2,7 @@
 
 :class:`RunContext` is built once, by ``appofapps.orchestrator.api.prepare``, from an estate read once; the runner,
 the operations and their collaborators read the environment, the backend and the engine's variables from it,
-never from ``os.environ`` and never by parsing the backend's URL again.
+never from the process environment and never by parsing the backend's URL again.
 """
 
 from __future__ import annotations

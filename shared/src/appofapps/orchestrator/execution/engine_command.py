@@ -142,3 +142,29 @@ class TrackedPulumiCommand(PulumiCommand):
         if code != 0:
             raise create_command_error(result)
         return result
+
+
+class EngineProcesses:
+    """The run's engine, started the first time a stack needs it: a run that skips every stack starts none."""
+
+    def __init__(self, bin_dir: Path, env: Mapping[str, str]) -> None:
+        self.bin_dir = bin_dir
+        self.env = env
+        self._command: TrackedPulumiCommand | None = None
+        self._guard = threading.Lock()
+
+    @property
+    def command(self) -> TrackedPulumiCommand:
+        with self._guard:
+            if self._command is None:
+                self._command = TrackedPulumiCommand(self.bin_dir, self.env)
+            return self._command
+
+    @property
+    def starts(self) -> int:
+        """Engine processes started so far (0 when none was needed)."""
+        return 0 if self._command is None else self._command.starts
+
+    def interrupt(self) -> list[int]:
+        """Ask every running engine to cancel (once); the pids signalled, none when no engine started."""
+        return self._command.interrupt() if self._command is not None else []
