@@ -19,9 +19,9 @@ from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Selection, plan, run
 from appofapps.orchestrator.checks.observed import compare, observed_edges
 from appofapps.orchestrator.checks.runtimes import RuntimeCheckError
+from appofapps.orchestrator.execution.options import Operation, RunOptions
 from appofapps.orchestrator.execution.progress import PlainProgress
 from appofapps.orchestrator.execution.report import RunReport
-from appofapps.orchestrator.execution.runner import Operation, RunOptions
 
 from .estates import PROGRAM, write_project
 from .foreign_estates import foreign_python_repo

@@ -13,7 +13,7 @@ import pytest
 
 from appofapps.cli import main
 from appofapps.engine.store import FileStore
-from appofapps.orchestrator.execution.runner import rendered_resources
+from appofapps.orchestrator.execution.stack_engine import rendered_resources
 from appofapps.orchestrator.state.recovery import (
     DamagedCheckpoint,
     StateNotWritable,

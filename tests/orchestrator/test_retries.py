@@ -1,64 +1,62 @@
 """Retries through the real scheduler: only transient engine failures are tried again, and only boundedly.
 
-The engine's answer is replaced at the one seam where it arrives (``Orchestrator._attempt``), so the test
+The engine's answer is replaced at the one seam where it arrives (the operation's ``attempt``), so the test
 controls which error text comes back; everything around it (scheduling, classification, backoff, report) is real.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from pulumi.automation import CommandResult
 from pulumi.automation.errors import create_command_error
 
+from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
 from appofapps.orchestrator import Operation, Orchestrator, RetryPolicy, RunOptions, Status, plan
+from appofapps.orchestrator.execution.context import RunContext
+from appofapps.orchestrator.execution.operation import StackRun
 from appofapps.orchestrator.execution.progress import PlainProgress
-from appofapps.orchestrator.execution.report import StackResult
-from appofapps.orchestrator.planning.model import Project
 
 from .estates import chain
 
 pytestmark = pytest.mark.engine
 
 
-class Scripted(Orchestrator):
-    """An orchestrator whose engine answers each attempt with the next scripted error (None: success)."""
-
-    def __init__(self, script: dict[str, list[str | None]], *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.script = script
-
-    def _attempt(self, project: Project, result: StackResult, write: Callable[[str], None]) -> None:
-        error = self.script[project.name].pop(0)
-        if error is not None:
-            raise create_command_error(CommandResult(stdout=error, stderr="", code=1))
-        result.status = Status.DONE
-
-
 def scripted(
     engine: Engine, env: dict[str, str], root: Path, script: dict[str, list[str | None]]
-) -> tuple[Scripted, str]:
+) -> tuple[Orchestrator, str]:
+    """A run whose engine answers each attempt with the next scripted error (None: success)."""
     planned = plan(root, "local")
     stream = io.StringIO()
-    orchestrator = Scripted(
-        script,
-        planned.estate,
-        planned.graph,
-        engine_bin=engine.bin_dir,
-        engine_version=engine.pulumi_version,
-        env=env,
+    context = RunContext(
+        estate=planned.estate,
+        graph=planned.graph,
+        full_graph=planned.full,
+        backend=backend_for(root, "local", env),
         options=RunOptions(
             operation=Operation.DEPLOY,
             workers=2,
             retry=RetryPolicy(attempts=3, base_seconds=0.01, cap_seconds=0.05),
             handle_signals=False,
         ),
+        engine_bin=engine.bin_dir,
+        engine_version=engine.pulumi_version,
+        env=MappingProxyType(env),
         progress=PlainProgress(stream),
     )
+    orchestrator = Orchestrator(context)
+
+    def attempt(stack: StackRun) -> None:
+        error = script[stack.name].pop(0)
+        if error is not None:
+            raise create_command_error(CommandResult(stdout=error, stderr="", code=1))
+        stack.result.status = Status.DONE
+
+    orchestrator.operation.attempt = attempt  # type: ignore[method-assign]
     orchestrator.run()
     return orchestrator, stream.getvalue()
 

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from appofapps.engine.store import FileStore, ObjectStore, Store
-from appofapps.layout import ESTATE_FILE, estate_environments
+from appofapps.layout import ESTATE_FILE, REPORTS_DIR, estate_environments
 
 LOCAL_ENVIRONMENT = "local"
 # Not a secret: it only protects throwaway `local` state on a developer machine. Documented in the README.
@@ -162,7 +162,7 @@ def backend_for(root: Path, environment: str, env: Mapping[str, str] | None = No
     """The backend of ``environment``: ``PULUMI_BACKEND_URL``, else its declaration, else ``.state/``."""
     env = os.environ if env is None else env
     declared = declarations(root).get(environment)
-    fallback = root / ".reports"
+    fallback = root / REPORTS_DIR
     override = env.get("PULUMI_BACKEND_URL")
     if override:
         records = declared.records if declared else None

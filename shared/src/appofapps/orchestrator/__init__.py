@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from appofapps.orchestrator.api import Plan, Selection, plan, run
+    from appofapps.orchestrator.execution.options import Operation, RunOptions
     from appofapps.orchestrator.execution.report import RunReport, StackResult, Status
     from appofapps.orchestrator.execution.retry import Failure, RetryPolicy, classify
-    from appofapps.orchestrator.execution.runner import Operation, Orchestrator, RunOptions
+    from appofapps.orchestrator.execution.runner import Orchestrator
     from appofapps.orchestrator.planning.discovery import discover
     from appofapps.orchestrator.planning.graph import GraphError, StackGraph, build_graph
     from appofapps.orchestrator.planning.model import (
@@ -38,7 +39,8 @@ _HOMES = {
     "appofapps.orchestrator.api": ("Plan", "Selection", "plan", "run"),
     "appofapps.orchestrator.execution.report": ("RunReport", "StackResult", "Status"),
     "appofapps.orchestrator.execution.retry": ("Failure", "RetryPolicy", "classify"),
-    "appofapps.orchestrator.execution.runner": ("Operation", "Orchestrator", "RunOptions"),
+    "appofapps.orchestrator.execution.options": ("Operation", "RunOptions"),
+    "appofapps.orchestrator.execution.runner": ("Orchestrator",),
     "appofapps.orchestrator.planning.discovery": ("discover",),
     "appofapps.orchestrator.planning.graph": ("GraphError", "StackGraph", "build_graph"),
     "appofapps.orchestrator.planning.model": (

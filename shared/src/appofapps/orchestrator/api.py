@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from appofapps.engine.backend import backend_for, environment_env
 from appofapps.engine.bootstrap import Engine, bootstrap, cache_root, verify
@@ -14,10 +16,12 @@ from appofapps.orchestrator.checks import estate_lint, output_contracts
 from appofapps.orchestrator.checks.cloud_access import check_cloud_access, require_shared_backend
 from appofapps.orchestrator.checks.runtimes import Runtimes, check_runtimes
 from appofapps.orchestrator.execution import writes
+from appofapps.orchestrator.execution.context import RunContext
 from appofapps.orchestrator.execution.guard import GUARDED, describe, guarded, policy_gates
-from appofapps.orchestrator.execution.progress import Progress
+from appofapps.orchestrator.execution.options import Operation, RunOptions
+from appofapps.orchestrator.execution.progress import PlainProgress, Progress
 from appofapps.orchestrator.execution.report import RunReport
-from appofapps.orchestrator.execution.runner import Operation, Orchestrator, RunOptions
+from appofapps.orchestrator.execution.runner import Orchestrator
 from appofapps.orchestrator.planning.changes import Changes, changed_graph, detect
 from appofapps.orchestrator.planning.discovery import discover
 from appofapps.orchestrator.planning.graph import GraphError, StackGraph, build_graph
@@ -234,18 +238,19 @@ def prepare(
         if options.operation in GUARDED
         else []
     )
-    orchestrator = Orchestrator(
-        planned.estate,
-        planned.graph,
-        engine_bin=engine.bin_dir,
-        engine_version=engine.pulumi_version,
-        env=env,
-        options=guarded(options, gates),
-        progress=progress,
+    context = RunContext(
+        estate=planned.estate,
+        graph=planned.graph,
         full_graph=planned.full,
         backend=backend,
+        options=guarded(options, gates),
+        engine_bin=engine.bin_dir,
+        engine_version=engine.pulumi_version,
+        env=MappingProxyType(env),
+        progress=progress or PlainProgress(sys.stderr),
+        program_env=MappingProxyType(runtimes.program_env),
     )
-    orchestrator.program_env = runtimes.program_env
+    orchestrator = Orchestrator(context)
     orchestrator.report.notes.extend(runtimes.notes)
     orchestrator.report.notes.extend(planned.unordered_lines())
     orchestrator.report.notes.extend(

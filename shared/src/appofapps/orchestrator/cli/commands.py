@@ -29,9 +29,9 @@ from appofapps.orchestrator.cli.move import describe, move_state
 from appofapps.orchestrator.cli.parsers import PICTURE_FORMATS
 from appofapps.orchestrator.cli.rollback import resolve_target, rollback
 from appofapps.orchestrator.execution import documents
+from appofapps.orchestrator.execution.options import Operation, RunOptions
 from appofapps.orchestrator.execution.progress import make_progress, print_final
 from appofapps.orchestrator.execution.retry import RetryPolicy
-from appofapps.orchestrator.execution.runner import Operation, RunOptions
 from appofapps.orchestrator.execution.summary import append_markdown
 from appofapps.orchestrator.planning.graph import StackGraph
 from appofapps.orchestrator.planning.model import Estate, OrchestratorError, console_command

@@ -31,9 +31,9 @@ from appofapps.engine.backend import Backend, backend_for
 from appofapps.engine.bootstrap import Engine, bootstrap
 from appofapps.layout import RENDERED_DIR, REPORTS_DIR
 from appofapps.orchestrator.api import Selection, plan, prepare
+from appofapps.orchestrator.execution.options import Operation, RunOptions
 from appofapps.orchestrator.execution.progress import Progress
 from appofapps.orchestrator.execution.report import RunReport
-from appofapps.orchestrator.execution.runner import Operation, RunOptions
 from appofapps.orchestrator.planning.gitinfo import Checkout, resolve_commit, toplevel
 from appofapps.orchestrator.planning.model import OrchestratorError
 from appofapps.orchestrator.state.audit import AuditTrail

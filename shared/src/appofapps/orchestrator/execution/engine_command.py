@@ -41,12 +41,14 @@ class InterruptedEngineError(auto_errors.CommandError):
 class TrackedPulumiCommand(PulumiCommand):
     """A PulumiCommand for one engine directory that can interrupt every process it started."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, env: Mapping[str, str]) -> None:
         # PulumiCommand looks for `<root>/bin/pulumi` and checks its version once, here (one engine start).
         super().__init__(root=str(bin_dir.parent))
         self.starts = 1
         """Engine processes started: the version check and every command since."""
         self.bin_dir = bin_dir
+        self.env = dict(env)
+        """What every process starts with (the run's variables); each command adds its own."""
         self._running: dict[int, subprocess.Popen[str]] = {}
         self._signalled: set[int] = set()
         self._guard = threading.Lock()
@@ -86,7 +88,7 @@ class TrackedPulumiCommand(PulumiCommand):
         head = args[: args.index("--")] if "--" in args else args
         if "--non-interactive" not in head:
             args = ["--non-interactive", *args]
-        env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        env = {**self.env, **additional_env, "PULUMI_AUTOMATION_API": "true"}
         with self._guard:
             self.starts += 1
         env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}"
@@ -140,3 +142,29 @@ class TrackedPulumiCommand(PulumiCommand):
         if code != 0:
             raise create_command_error(result)
         return result
+
+
+class EngineProcesses:
+    """The run's engine, started the first time a stack needs it: a run that skips every stack starts none."""
+
+    def __init__(self, bin_dir: Path, env: Mapping[str, str]) -> None:
+        self.bin_dir = bin_dir
+        self.env = env
+        self._command: TrackedPulumiCommand | None = None
+        self._guard = threading.Lock()
+
+    @property
+    def command(self) -> TrackedPulumiCommand:
+        with self._guard:
+            if self._command is None:
+                self._command = TrackedPulumiCommand(self.bin_dir, self.env)
+            return self._command
+
+    @property
+    def starts(self) -> int:
+        """Engine processes started so far (0 when none was needed)."""
+        return 0 if self._command is None else self._command.starts
+
+    def interrupt(self) -> list[int]:
+        """Ask every running engine to cancel (once); the pids signalled, none when no engine started."""
+        return self._command.interrupt() if self._command is not None else []

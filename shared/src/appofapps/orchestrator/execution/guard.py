@@ -25,7 +25,7 @@ from appofapps.guardrails.enforcement import (
 from appofapps.guardrails.model import applies
 from appofapps.guardrails.rules import RULES
 from appofapps.orchestrator.execution import documents
-from appofapps.orchestrator.execution.runner import Operation, RunOptions
+from appofapps.orchestrator.execution.options import Operation, RunOptions
 from appofapps.orchestrator.planning.discovery import SKIP_DIRS
 from appofapps.orchestrator.planning.model import OrchestratorError
 
