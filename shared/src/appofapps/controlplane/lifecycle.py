@@ -298,6 +298,9 @@ class ControlPlane:
                 f"--root-ca-file={pki.ca_cert}",
                 # Nodes are KWOK's; no cloud, no node IPAM, no persistent volumes here.
                 "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
+                # KWOK renews the node's lease; on a loaded machine a renewal can lag past the default 50 s,
+                # and the node lifecycle controller then marks every pod NotReady in the middle of a rollout.
+                "--node-monitor-grace-period=5m",
             ],
             "kube-scheduler": [
                 str(b.kube_scheduler),
