@@ -34,6 +34,7 @@ from pulumi.automation import errors as auto_errors
 from appofapps.engine.backend import Backend, backend_for
 from appofapps.engine.store import Store
 from appofapps.orchestrator.checks.preflight import preflight
+from appofapps.orchestrator.execution import engine_errors, rollout_diagnosis
 from appofapps.orchestrator.execution.engine_command import InterruptedEngineError, TrackedPulumiCommand
 from appofapps.orchestrator.execution.progress import PlainProgress, Progress
 from appofapps.orchestrator.execution.report import (
@@ -133,22 +134,7 @@ def default_report_path(root: Path, environment: str, operation: Operation) -> P
 
 
 def _summarize_error(text: str) -> str:
-    """The engine's distinct error messages (already secret-masked by the engine), the last few of them.
-
-    Resource lines repeat one cause per resource ("<type> <name> refreshing error: ..."); the message after
-    ``error:`` is what differs, so that is what is kept. The full output is in the stack's log.
-    """
-    messages = []
-    for line in text.splitlines():
-        at = line.lower().find("error:")
-        if at >= 0:
-            message = line[at + len("error:") :].strip()
-            if message and message.lower() not in ("preview failed", "update failed"):
-                messages.append(message)
-    if not messages:
-        messages = [line.strip() for line in text.splitlines() if line.strip()][-ERROR_LINES:]
-    unique = list(dict.fromkeys(messages))
-    return "\n".join(unique[-ERROR_LINES:])
+    return engine_errors.summarize(text, ERROR_LINES)
 
 
 class Orchestrator:
@@ -641,6 +627,10 @@ class Orchestrator:
             unchanged = self._previewing or project.name in self._stopped_before_change
             result.reason = f"blocked by {blocked} mandatory policy violation(s)" + (
                 "; nothing was changed" if unchanged else ""
+            )
+        if failure is Failure.NOT_READY:
+            result.reason = "\n".join(
+                [result.reason, *rollout_diagnosis.explain(text, self.env, self.estate.root)]
             )
         if failure is Failure.LOCKED:
             result.reason += (
