@@ -89,6 +89,7 @@ def run(project_dir: Path) -> App:
             callee_endpoints=endpoints,
             aws_identity=identity,
             secret_values=secret_values,
+            rollout_timeout=settings.rollout_timeout,
         ),
     )
     export(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,10 @@ from appofapps.contracts import CLOUD_AWS, CLOUDS
 from appofapps.layout import SECRET_NAMESPACE
 
 ENVIRONMENTS = ("local", "staging", "production")
+# How long a Kubernetes rollout may take to become ready before the stack fails (a Go duration); a stack
+# overrides it with `<project>:rolloutTimeout`. Local pods start at once (KWOK), a cloud node may need minutes.
+ROLLOUT_TIMEOUTS = {"local": "2m", "staging": "10m", "production": "15m"}
+_DURATION = re.compile(r"^[1-9][0-9]*(s|m|h)$")
 NAT_MODES = ("per-az", "single")
 RFC1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
@@ -111,6 +116,8 @@ class Common:
     environment: str
     cloud: str
     cost_centre: str
+    rollout_timeout: str = "10m"
+    """How long the engine awaits a rollout (Deployment ready) before it fails the stack: a Go duration."""
 
     @property
     def aws(self) -> bool:
@@ -129,7 +136,10 @@ def common() -> Common:
         raise reader.fail("cloud", f"must be {CLOUD_AWS!r} outside local")
     if cloud == CLOUD_AWS and not pulumi.Config("aws").get("region"):
         raise _Reader("aws").fail("region", "is required when cloud is 'aws'")
-    return Common(project, environment, cloud, reader.string("costCentre"))
+    rollout_timeout = reader.string("rolloutTimeout", default=ROLLOUT_TIMEOUTS[environment])
+    if not _DURATION.match(rollout_timeout):
+        raise reader.fail("rolloutTimeout", f"{rollout_timeout!r} is not a duration such as 90s, 5m or 1h")
+    return Common(project, environment, cloud, reader.string("costCentre"), rollout_timeout)
 
 
 # ---------------------------------------------------------------- platform-networking

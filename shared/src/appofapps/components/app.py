@@ -58,6 +58,8 @@ class AppArgs:
     """The cluster's OIDC identity; None switches the AWS side off (`local`)."""
     secret_values: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """`local` only: secret name -> value from encrypted stack config, stored as a Kubernetes Secret."""
+    rollout_timeout: str | None = None
+    """How long the engine awaits the Deployment's rollout on a live cluster (a Go duration); None: its default."""
 
 
 def env_name(text: str) -> str:
@@ -215,7 +217,18 @@ class App(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=kube.opts(self),
+            # A rollout that never becomes ready fails the stack within the environment's bound, with the
+            # API's reason (quota refused, unschedulable), instead of the engine's default of ten minutes.
+            opts=pulumi.ResourceOptions.merge(
+                kube.opts(self),
+                pulumi.ResourceOptions(
+                    custom_timeouts=pulumi.CustomTimeouts(
+                        create=args.rollout_timeout, update=args.rollout_timeout
+                    )
+                    if args.rollout_timeout
+                    else None
+                ),
+            ),
         )
         service = k8s.core.v1.Service(
             f"{name}-service",

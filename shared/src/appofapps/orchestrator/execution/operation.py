@@ -14,14 +14,16 @@ from pulumi.automation import errors as auto_errors
 
 from appofapps.orchestrator.execution.context import RunContext
 from appofapps.orchestrator.execution.engine_command import EngineProcesses, InterruptedEngineError
+from appofapps.orchestrator.execution.engine_errors import summarize
 from appofapps.orchestrator.execution.findings import Findings
 from appofapps.orchestrator.execution.fingerprints import Fingerprints
 from appofapps.orchestrator.execution.options import Operation
 from appofapps.orchestrator.execution.recovery import Recovery, unlock_stack_command
 from appofapps.orchestrator.execution.report import RunReport, StackResult, Status
 from appofapps.orchestrator.execution.retry import Failure, classify
+from appofapps.orchestrator.execution.rollout_diagnosis import explain
 from appofapps.orchestrator.execution.signals import StopSignals
-from appofapps.orchestrator.execution.stack_engine import EngineEvents, StackWorkspace, summarize_error
+from appofapps.orchestrator.execution.stack_engine import EngineEvents, StackWorkspace
 from appofapps.orchestrator.execution.stack_files import create_stack
 from appofapps.orchestrator.planning.graph import StackGraph
 from appofapps.orchestrator.planning.model import Interrupted, Project
@@ -142,7 +144,7 @@ class StackOperation:
                 stack.write(f"--- attempt {attempt} failed ({failure})")
                 if self.stop.is_set():
                     result.status = Status.INTERRUPTED
-                    said = summarize_error(text).splitlines()[-1:] if text.strip() else []
+                    said = summarize(text).splitlines()[-1:] if text.strip() else []
                     how = f"the engine {error.how}" if isinstance(error, InterruptedEngineError) else ""
                     result.reason = ": ".join(
                         [f"cancelled by {self.stop.stopped_by}", *filter(None, [how]), *said]
@@ -170,7 +172,9 @@ class StackOperation:
         result = stack.result
         result.status = Status.FAILED
         result.error_kind = str(failure)
-        result.reason = summarize_error(text)
+        result.reason = summarize(text)
+        # Why a rollout never became ready, from the API server (asked only when the engine says it gave up).
+        result.reason = "\n".join([result.reason, *explain(text, self.ctx.engine_env(), self.ctx.root)])
         blocked = sum(1 for v in result.policy_violations if v.mandatory)
         if blocked:
             result.error_kind = str(Failure.POLICY)

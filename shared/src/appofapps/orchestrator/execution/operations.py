@@ -8,11 +8,12 @@ from typing import Any
 from pulumi.automation import errors as auto_errors
 
 from appofapps.orchestrator.execution.cascade import StaleCascade
+from appofapps.orchestrator.execution.engine_errors import summarize
 from appofapps.orchestrator.execution.operation import StackOperation, StackRun
 from appofapps.orchestrator.execution.options import Operation
 from appofapps.orchestrator.execution.report import RunReport, Status
 from appofapps.orchestrator.execution.retry import Failure
-from appofapps.orchestrator.execution.stack_engine import changes, rendered_resources, summarize_error
+from appofapps.orchestrator.execution.stack_engine import changes, rendered_resources
 from appofapps.orchestrator.planning.gitinfo import Checkout
 from appofapps.orchestrator.planning.graph import StackGraph
 from appofapps.orchestrator.planning.model import OrchestratorError
@@ -141,7 +142,7 @@ class Preview(StackOperation):
         if missing:
             result.status = Status.UNRESOLVED
             stacks = ", ".join(ctx.graph.stack(dep) for dep in missing)
-            engine_said = summarize_error(text).splitlines()[-1:]
+            engine_said = summarize(text).splitlines()[-1:]
             result.reason = (
                 f"cannot preview: it reads upstream stack(s) never deployed in {ctx.environment}: "
                 f"{stacks}. Deploy them first (appofapps deploy --env {ctx.environment} "

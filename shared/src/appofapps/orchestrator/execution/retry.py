@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from appofapps.orchestrator.execution.engine_errors import resource_errors
+
 
 class Failure(StrEnum):
     TRANSIENT = "transient"
@@ -19,6 +21,7 @@ class Failure(StrEnum):
     AUTH = "auth"
     LOCKED = "locked"
     PROGRAM = "program"
+    NOT_READY = "not-ready"
     OTHER = "other"
 
 
@@ -28,6 +31,13 @@ _PATTERNS: list[tuple[Failure, re.Pattern[str]]] = [
     (
         Failure.POLICY,
         re.compile(r"policy violation|mandatory policy|\[mandatory\]|policy pack .* failed", re.IGNORECASE),
+    ),
+    (
+        # The engine's await gave up on a rollout (quota, unschedulable, a crashing app): the same again
+        # would wait just as long for the same answer, so it is never retried. Checked
+        # before the program's failures: a Python program raises when the engine stops it for this.
+        Failure.NOT_READY,
+        re.compile(r"failed to fully initialize or become live|timed out waiting to be Ready"),
     ),
     (
         Failure.AUTH,
@@ -62,8 +72,17 @@ _PATTERNS: list[tuple[Failure, re.Pattern[str]]] = [
 
 
 def classify(text: str) -> Failure:
+    """The family of an engine failure: the failed resources' own errors decide when there are any.
+
+    A Python program raises (a traceback) whenever the engine stops it because a resource failed, so
+    the whole output would read as a program failure and a dropped connection would never be retried.
+    """
+    policy, policy_output = _PATTERNS[0]
+    if policy_output.search(text):  # policy violations are not resource errors: read the whole output
+        return policy
+    said = "\n".join(resource_errors(text)) or text
     for family, pattern in _PATTERNS:
-        if pattern.search(text):
+        if pattern.search(said):
             return family
     return Failure.OTHER
 

@@ -13,8 +13,6 @@ from appofapps.orchestrator.execution.report import Drift, PolicyViolation, Stac
 from appofapps.orchestrator.state.recovery import checkpoint_key
 from appofapps.stackrefs import PLACEHOLDER_NOTICE, READS_NOTICE
 
-ERROR_LINES = 4
-
 # How the engine marks a secret value in events and checkpoints (its "secret signature").
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # noqa: S105 - a marker, not a secret
 
@@ -102,25 +100,6 @@ def rendered_resources(deployment: Mapping[str, Any] | None) -> list[str]:
         and (r.get("inputs") or {}).get("renderYamlToDirectory")
     }
     return [r["urn"] for r in resources if r.get("custom") and r.get("provider") in renderers]
-
-
-def summarize_error(text: str) -> str:
-    """The engine's distinct error messages (already secret-masked by the engine), the last few of them.
-
-    Resource lines repeat one cause per resource ("<type> <name> refreshing error: ..."); the message after
-    ``error:`` is what differs, so that is what is kept. The full output is in the stack's log.
-    """
-    messages = []
-    for line in text.splitlines():
-        at = line.lower().find("error:")
-        if at >= 0:
-            message = line[at + len("error:") :].strip()
-            if message and message.lower() not in ("preview failed", "update failed"):
-                messages.append(message)
-    if not messages:
-        messages = [line.strip() for line in text.splitlines() if line.strip()][-ERROR_LINES:]
-    unique = list(dict.fromkeys(messages))
-    return "\n".join(unique[-ERROR_LINES:])
 
 
 def is_masked_secret(value: Any) -> bool:
