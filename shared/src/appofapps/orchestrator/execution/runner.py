@@ -66,7 +66,7 @@ class Orchestrator:
             self.report,
             ctx.progress,
             self.audit,
-            AuditRun.start(ctx.root, ctx.operation, ctx.environment, new_run_id(dict(ctx.env))),
+            AuditRun.start(ctx.root, ctx.operation, ctx.environment, ctx.env, new_run_id(dict(ctx.env))),
         )
         self.records = DeployRecords(ctx.backend, ctx.environment)
         self.recovery = Recovery(ctx, self.records, self.findings)

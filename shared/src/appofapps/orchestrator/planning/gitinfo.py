@@ -7,8 +7,8 @@ Outside a git checkout every answer is ``None`` rather than an error: the estate
 from __future__ import annotations
 
 import getpass
-import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,11 +57,11 @@ class Checkout:
         return cls(head_sha(root), is_dirty(root))
 
 
-def actor(root: Path) -> str:
-    """Who is acting: the CI actor when CI says so, else the git identity, else the OS user."""
+def actor(root: Path, env: Mapping[str, str]) -> str:
+    """Who is acting: the CI actor when the run's variables say so, else the git identity, else the OS user."""
     for variable in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR"):
-        if os.environ.get(variable):
-            return f"ci:{os.environ[variable]}"
+        if env.get(variable):
+            return f"ci:{env[variable]}"
     name = _git(root, "config", "user.name")
     email = _git(root, "config", "user.email")
     if name or email:

@@ -89,12 +89,14 @@ class AuditRun:
     run_id: str
 
     @classmethod
-    def start(cls, root: Path, operation: str, environment: str, run_id: str | None = None) -> AuditRun:
+    def start(
+        cls, root: Path, operation: str, environment: str, env: Mapping[str, str], run_id: str | None = None
+    ) -> AuditRun:
         checkout = Checkout.of(root)
         return cls(
             operation=operation,
             environment=environment,
-            actor=actor(root),
+            actor=actor(root, env),
             git_sha=checkout.sha,
             dirty=checkout.dirty,
             run_id=run_id or new_run_id(),
