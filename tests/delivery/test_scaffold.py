@@ -13,7 +13,7 @@ from appofapps.delivery.scaffold import NewApp, ScaffoldError, app_test_path, cr
 from appofapps.manifest import load_estate
 from appofapps.orchestrator.api import plan
 from appofapps.orchestrator.planning.discovery import discover
-from appofapps.orchestrator.planning.model import DiscoveryError
+from appofapps.orchestrator.planning.errors import DiscoveryError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -30,7 +30,7 @@ from appofapps.engine.bootstrap import MIN_GO, Engine, cli_version, installed_pl
 from appofapps.engine.pins import EnginePins, PinError
 from appofapps.engine.store import StoreError, check_conditional_writes
 from appofapps.orchestrator.planning.discovery import discover
-from appofapps.orchestrator.planning.model import OrchestratorError
+from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.state.recovery import check_writable
 
 INSTALL_TOOLS = Path(".ci") / "install-tools"

@@ -14,7 +14,7 @@ from appofapps.delivery import codeowners, workflows
 from appofapps.delivery.generated import Outcome, write_or_check
 from appofapps.delivery.scaffold import NewApp, ScaffoldError, create
 from appofapps.manifest import ManifestError
-from appofapps.orchestrator.planning.model import OrchestratorError
+from appofapps.orchestrator.planning.errors import OrchestratorError
 
 EXIT_OUT_OF_DATE, EXIT_INVALID = 1, 2
 # The environment whose distributed workflow is committed (the one CI deploys on every push).

@@ -23,7 +23,7 @@ from appofapps.contracts import app_project
 from appofapps.layout import APP_MANIFEST, CLUSTER_PROJECT
 from appofapps.manifest import ManifestError, check_image, load, load_estate, schema
 from appofapps.orchestrator.planning.discovery import discover
-from appofapps.orchestrator.planning.model import OrchestratorError
+from appofapps.orchestrator.planning.errors import OrchestratorError
 
 # `<project>-data-` plus the 7 characters Pulumi appends must fit an S3 bucket name (63); IAM role names
 # (`<project>-role-…`, 64) and Kubernetes names and labels (63) then fit too.

@@ -25,14 +25,9 @@ if TYPE_CHECKING:
     from appofapps.orchestrator.execution.retry import Failure, RetryPolicy, classify
     from appofapps.orchestrator.execution.runner import Orchestrator
     from appofapps.orchestrator.planning.discovery import discover
+    from appofapps.orchestrator.planning.errors import DiscoveryError, OrchestratorError
     from appofapps.orchestrator.planning.graph import GraphError, StackGraph, build_graph
-    from appofapps.orchestrator.planning.model import (
-        DiscoveryError,
-        Estate,
-        OrchestratorError,
-        Project,
-        Reference,
-    )
+    from appofapps.orchestrator.planning.model import Estate, Project, Reference
     from appofapps.orchestrator.state.locks import EnvironmentLock, LockHeld
 
 _HOMES = {
@@ -43,13 +38,8 @@ _HOMES = {
     "appofapps.orchestrator.execution.runner": ("Orchestrator",),
     "appofapps.orchestrator.planning.discovery": ("discover",),
     "appofapps.orchestrator.planning.graph": ("GraphError", "StackGraph", "build_graph"),
-    "appofapps.orchestrator.planning.model": (
-        "DiscoveryError",
-        "Estate",
-        "OrchestratorError",
-        "Project",
-        "Reference",
-    ),
+    "appofapps.orchestrator.planning.errors": ("DiscoveryError", "OrchestratorError"),
+    "appofapps.orchestrator.planning.model": ("Estate", "Project", "Reference"),
     "appofapps.orchestrator.state.locks": ("EnvironmentLock", "LockHeld"),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}

@@ -22,8 +22,9 @@ from appofapps.engine.backend import Backend
 from appofapps.engine.store import StoreError
 from appofapps.guardrails.enforcement import PROTECTED_ENVIRONMENTS
 from appofapps.layout import ESTATE_FILE, declared_secrets_provider
+from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.planning.graph import StackGraph
-from appofapps.orchestrator.planning.model import Estate, OrchestratorError
+from appofapps.orchestrator.planning.model import Estate
 
 AWS_SCHEMES = ("s3",)
 KMS_PREFIX = "awskms://"

@@ -21,7 +21,8 @@ import yaml
 from appofapps import manifest
 from appofapps.layout import APP_MANIFEST, project_settings
 from appofapps.orchestrator.planning.discovery import read_estate, stack_names_in_config
-from appofapps.orchestrator.planning.model import Estate, OrchestratorError, Project
+from appofapps.orchestrator.planning.errors import OrchestratorError
+from appofapps.orchestrator.planning.model import Estate, Project
 
 
 class EstateLintError(OrchestratorError):

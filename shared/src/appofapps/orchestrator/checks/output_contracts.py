@@ -23,8 +23,9 @@ from typing import Any
 from appofapps import contracts
 from appofapps.engine.backend import backend_for
 from appofapps.engine.store import Store
+from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.planning.graph import StackGraph
-from appofapps.orchestrator.planning.model import Estate, OrchestratorError, OutputRead, Project
+from appofapps.orchestrator.planning.model import Estate, OutputRead, Project
 from appofapps.orchestrator.state.recovery import checkpoint_key, read_checkpoint
 
 STACK_TYPE = "pulumi:pulumi:Stack"

@@ -16,8 +16,9 @@ import yaml
 
 from appofapps.credentials import StaticCredentialsRefused, refuse_static_keys_in_ci
 from appofapps.engine import passphrase
+from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.planning.graph import StackGraph
-from appofapps.orchestrator.planning.model import Estate, OrchestratorError
+from appofapps.orchestrator.planning.model import Estate
 
 # Passphrase checks that succeeded in this process, by digest of (salt, passphrase): each costs ~0.3 s of PBKDF2.
 _opened: set[str] = set()

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from appofapps.layout import project_settings
-from appofapps.orchestrator.planning.model import Estate, OrchestratorError, Project
+from appofapps.orchestrator.planning.errors import OrchestratorError
+from appofapps.orchestrator.planning.model import Estate, Project
 
 # runtime -> (the tool its host runs programs with, what to install for it)
 LANGUAGE_TOOLS = {

@@ -15,7 +15,7 @@ from appofapps.orchestrator.checks import estate_lint, output_contracts
 from appofapps.orchestrator.cli.common import observed_edges, refused, selection
 from appofapps.orchestrator.cli.exit_codes import ExitCode
 from appofapps.orchestrator.execution import documents
-from appofapps.orchestrator.planning.model import OrchestratorError
+from appofapps.orchestrator.planning.errors import OrchestratorError
 
 
 def contracts_command(args: argparse.Namespace) -> int:

@@ -33,8 +33,9 @@ from appofapps.orchestrator.execution.options import Operation, RunOptions
 from appofapps.orchestrator.execution.progress import make_progress, print_final
 from appofapps.orchestrator.execution.retry import RetryPolicy
 from appofapps.orchestrator.execution.summary import append_markdown
+from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.planning.graph import StackGraph
-from appofapps.orchestrator.planning.model import Estate, OrchestratorError, console_command
+from appofapps.orchestrator.planning.model import Estate, console_command
 from appofapps.orchestrator.state.audit import AuditTampered, AuditTrail, render_history
 from appofapps.orchestrator.state.locks import EnvironmentLock, LockHeld, current_command, lease_seconds
 from appofapps.orchestrator.state.recovery import remove_stack_lock, restore_backup, stack_locks

@@ -25,7 +25,8 @@ from appofapps.engine.backend import Backend, backend_for, environment_env
 from appofapps.engine.bootstrap import Engine
 from appofapps.engine.store import AlreadyExists
 from appofapps.orchestrator.api import Selection, plan
-from appofapps.orchestrator.planning.model import OrchestratorError, Project
+from appofapps.orchestrator.planning.errors import OrchestratorError
+from appofapps.orchestrator.planning.model import Project
 from appofapps.orchestrator.state.locks import LOCK_OBJECT, EnvironmentLock, current_command
 from appofapps.orchestrator.state.recovery import checkpoint_token
 from appofapps.stacknames import stack_name

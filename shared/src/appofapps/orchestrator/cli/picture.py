@@ -14,8 +14,9 @@ from pathlib import Path
 
 from appofapps.engine.backend import backend_for
 from appofapps.orchestrator.cli.parsers import PICTURE_FORMATS
+from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.planning.graph import StackGraph
-from appofapps.orchestrator.planning.model import Estate, OrchestratorError
+from appofapps.orchestrator.planning.model import Estate
 from appofapps.orchestrator.state.audit import AuditTrail
 
 NEVER_RUN = "never run"

@@ -34,8 +34,8 @@ from appofapps.orchestrator.api import Selection, plan, prepare
 from appofapps.orchestrator.execution.options import Operation, RunOptions
 from appofapps.orchestrator.execution.progress import Progress
 from appofapps.orchestrator.execution.report import RunReport
+from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.planning.gitinfo import Checkout, resolve_commit, toplevel
-from appofapps.orchestrator.planning.model import OrchestratorError
 from appofapps.orchestrator.state.audit import AuditTrail
 
 VENV_DIRNAME = ".venv"

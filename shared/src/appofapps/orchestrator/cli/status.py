@@ -20,7 +20,7 @@ from appofapps.engine.backend import Backend, backend_for
 from appofapps.orchestrator.api import Selection, plan
 from appofapps.orchestrator.cli import common
 from appofapps.orchestrator.execution import documents
-from appofapps.orchestrator.planning.model import OrchestratorError
+from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.state.records import DeployRecords, RefreshRecords
 from appofapps.orchestrator.state.stale import stale_stacks
 

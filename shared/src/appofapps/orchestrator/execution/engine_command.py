@@ -20,7 +20,7 @@ from pulumi.automation import CommandResult, OnOutput, PulumiCommand
 from pulumi.automation import errors as auto_errors
 from pulumi.automation.errors import create_command_error
 
-from appofapps.orchestrator.planning.model import Interrupted
+from appofapps.orchestrator.planning.errors import Interrupted
 
 
 class InterruptedEngineError(auto_errors.CommandError):

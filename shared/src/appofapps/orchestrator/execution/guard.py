@@ -27,7 +27,7 @@ from appofapps.guardrails.rules import RULES
 from appofapps.orchestrator.execution import documents
 from appofapps.orchestrator.execution.options import Operation, RunOptions
 from appofapps.orchestrator.planning.discovery import SKIP_DIRS
-from appofapps.orchestrator.planning.model import OrchestratorError
+from appofapps.orchestrator.planning.errors import OrchestratorError
 
 GUARDED = (Operation.PREVIEW, Operation.DEPLOY)
 

@@ -25,8 +25,9 @@ from appofapps.orchestrator.execution.rollout_diagnosis import explain
 from appofapps.orchestrator.execution.signals import StopSignals
 from appofapps.orchestrator.execution.stack_engine import EngineEvents, StackWorkspace
 from appofapps.orchestrator.execution.stack_files import create_stack
+from appofapps.orchestrator.planning.errors import Interrupted
 from appofapps.orchestrator.planning.graph import StackGraph
-from appofapps.orchestrator.planning.model import Interrupted, Project
+from appofapps.orchestrator.planning.model import Project
 from appofapps.orchestrator.state.recovery import (
     DamagedCheckpoint,
     checkpoint_key,

@@ -14,9 +14,9 @@ from appofapps.orchestrator.execution.options import Operation
 from appofapps.orchestrator.execution.report import RunReport, Status
 from appofapps.orchestrator.execution.retry import Failure
 from appofapps.orchestrator.execution.stack_engine import changes, rendered_resources
+from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.planning.gitinfo import Checkout
 from appofapps.orchestrator.planning.graph import StackGraph
-from appofapps.orchestrator.planning.model import OrchestratorError
 from appofapps.orchestrator.state.recovery import checkpoint_token
 
 

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from appofapps.orchestrator.planning import gitinfo
+from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.planning.graph import StackGraph
 from appofapps.orchestrator.planning.imports import SharedLibrary
-from appofapps.orchestrator.planning.model import Estate, OrchestratorError, Project
+from appofapps.orchestrator.planning.model import Estate, Project
 
 DEPENDENCY_PINS = ("uv.lock", "pyproject.toml")
 # Tried in order when no --base is given; the first that exists is the base.

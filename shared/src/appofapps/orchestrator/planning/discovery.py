@@ -35,15 +35,9 @@ import yaml
 from appofapps import layout
 from appofapps.layout import APP_MANIFEST, CLUSTER_PROJECT
 from appofapps.orchestrator.planning import languages
+from appofapps.orchestrator.planning.errors import DiscoveryError
 from appofapps.orchestrator.planning.imports import SharedLibrary
-from appofapps.orchestrator.planning.model import (
-    DiscoveryError,
-    Estate,
-    NamedReference,
-    OutputRead,
-    Project,
-    Reference,
-)
+from appofapps.orchestrator.planning.model import Estate, NamedReference, OutputRead, Project, Reference
 from appofapps.orchestrator.planning.refnames import (
     ORGANIZATION_UNKNOWN,
     PythonNames,

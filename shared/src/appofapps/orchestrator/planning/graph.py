@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from appofapps.orchestrator.planning.model import Estate, OrchestratorError
+from appofapps.orchestrator.planning.errors import OrchestratorError
+from appofapps.orchestrator.planning.model import Estate
 from appofapps.stacknames import stack_name
 
 

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from appofapps.orchestrator.planning.model import DiscoveryError
+from appofapps.orchestrator.planning.errors import DiscoveryError
 
 PYPROJECT = "pyproject.toml"
 SETTING = "shared-sources"

@@ -14,22 +14,6 @@ if TYPE_CHECKING:
     from appofapps.orchestrator.planning.imports import SharedLibrary
 
 
-class OrchestratorError(RuntimeError):
-    """Base of every error the orchestrator reports to users; the message is meant to be printed as is."""
-
-
-class Interrupted(OrchestratorError):
-    """Ctrl-C arrived: no new engine may start."""
-
-
-class DiscoveryError(OrchestratorError):
-    """The estate cannot be read or its declared and inferred dependencies disagree."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(f"- {problem}" for problem in problems))
-
-
 @dataclass(frozen=True)
 class Reference:
     """One dependency of a project on another, and the evidence for it."""

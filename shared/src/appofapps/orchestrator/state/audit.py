@@ -29,8 +29,8 @@ from typing import Any, Protocol
 
 from appofapps.engine.backend import Backend
 from appofapps.engine.store import AlreadyExists, Store
+from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.planning.gitinfo import Checkout, actor
-from appofapps.orchestrator.planning.model import OrchestratorError
 from appofapps.orchestrator.state.locks import new_run_id
 
 AUDIT_DIRNAME = "audit"

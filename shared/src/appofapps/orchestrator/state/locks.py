@@ -33,7 +33,8 @@ from typing import Self
 
 from appofapps.engine.backend import META_DIRNAME, Backend, file_backend_dir
 from appofapps.engine.store import AlreadyExists, Conflict, Store, StoreError, check_conditional_writes
-from appofapps.orchestrator.planning.model import OrchestratorError, console_command
+from appofapps.orchestrator.planning.errors import OrchestratorError
+from appofapps.orchestrator.planning.model import console_command
 
 LOCK_OBJECT = "lock.json"
 LEASE_VARIABLE = "APPOFAPPS_LOCK_LEASE_SECONDS"

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from appofapps.engine.store import Store, StoreError
-from appofapps.orchestrator.planning.model import OrchestratorError, console_command
+from appofapps.orchestrator.planning.errors import OrchestratorError
+from appofapps.orchestrator.planning.model import console_command
 from appofapps.orchestrator.state.locks import Holder, process_alive
 
 BOOKKEEPING = ".pulumi"

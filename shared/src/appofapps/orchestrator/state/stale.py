@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appofapps.engine.store import AlreadyExists, Store
-from appofapps.orchestrator.planning.model import OrchestratorError
+from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.state.records import DeployRecord
 
 OUTPUT_KEY_FILE = "output-key"
