@@ -1,7 +1,7 @@
-"""Bad input and a dying API server reach the real local control plane and fails only its own stack, clearly and within a bound.
+"""Bad input, and an API server that dies, fail only the stack concerned: clearly, and within a bound.
 
 Against the live control plane (``APPOFAPPS_LOCAL_KUBERNETES=live``): an app whose pods exceed its team's
-quota, an object the API refuses as invalid, and a rollout that never becomes ready (its pods fit no node)
+quota, an app whose pods the API refuses as invalid, and a rollout that never becomes ready (its pods fit no node)
 each fail their stack with the API's reason within the stack's ``rolloutTimeout``; their dependents are
 skipped, independent stacks finish, and a rerun after the fix converges. Destroy leaves nothing of ours.
 An API server killed in the middle of a deploy fails the stack that was talking to it, clearly; once the
@@ -107,10 +107,15 @@ def test_bad_input_fails_its_stack_with_the_api_reason_and_a_fixed_rerun_converg
     }
     # Only a stack meant to fail gets the short bound; healthy rollouts keep local's default, since a loaded
     # machine can take longer than this to make pods Ready.
-    set_config(root, "apps/payments/api", "payments-api:rolloutTimeout", ROLLOUT_TIMEOUT)
+    for project_dir, project in (
+        ("apps/payments/api", "payments-api"),
+        ("apps/storefront/catalog", "storefront-catalog"),
+    ):
+        set_config(root, project_dir, f"{project}:rolloutTimeout", ROLLOUT_TIMEOUT)
     try:
         # 1. payments-api asks for more CPU per pod than its team's quota holds (local quota: 4 CPUs a team);
-        #    storefront-catalog's image has trailing white space, which the API refuses on the Deployment itself.
+        #    storefront-catalog's image has trailing white space: the Deployment is accepted, every Pod it
+        #    creates is refused as invalid.
         edit_manifest(root, "payments/api", resources={"cpu": "5"})
         catalog_image = yaml.safe_load(original["storefront/catalog"])["image"]
         edit_manifest(root, "storefront/catalog", image=catalog_image + " ")
@@ -120,6 +125,7 @@ def test_bad_input_fails_its_stack_with_the_api_reason_and_a_fixed_rerun_converg
         api, catalog = results["payments-api"], results["storefront-catalog"]
         assert api.status is Status.FAILED, (outcome(first), reasons)
         assert "exceeded quota" in api.reason and "payments-api-deployment" in api.reason, outcome(first)
+        assert api.reason.count("FailedCreate") == 1, api.reason  # one line per cause, not one per pod
         assert catalog.status is Status.FAILED, (outcome(first), reasons)
         assert "whitespace" in catalog.reason and "storefront-catalog-deployment" in catalog.reason, (
             catalog.reason
@@ -135,6 +141,7 @@ def test_bad_input_fails_its_stack_with_the_api_reason_and_a_fixed_rerun_converg
         for app in ("payments/api", "storefront/catalog"):
             (root / "apps" / app / "app.yaml").write_text(original[app])
         set_config(root, "apps/payments/api", "payments-api:rolloutTimeout", "2m")
+        set_config(root, "apps/storefront/catalog", "storefront-catalog:rolloutTimeout", "2m")
         set_config(root, "apps/storefront/web", "storefront-web:rolloutTimeout", ROLLOUT_TIMEOUT)
         set_config(root, "platform/cluster", "platform-cluster:quotaCpu", "200")
         edit_manifest(root, "storefront/web", resources={"cpu": "40"})

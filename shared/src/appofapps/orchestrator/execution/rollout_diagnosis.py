@@ -29,7 +29,7 @@ def _not_ready(text: str) -> list[tuple[str | None, str]]:
 
 
 def _warnings(api: Any, namespace: str, name: str) -> list[str]:
-    """Distinct Warning events of the Deployment, its ReplicaSets and their pods, newest last."""
+    """The newest Warning event of each reason for the Deployment, its ReplicaSets and their pods."""
     status, body = api.call("GET", f"/api/v1/namespaces/{namespace}/events")
     if status != 200 or not isinstance(body, dict):
         return []
@@ -43,8 +43,14 @@ def _warnings(api: Any, namespace: str, name: str) -> list[str]:
         )
     ]
     events.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
-    said = [f"{e.get('reason')}: {str(e.get('message', '')).strip()}" for e in events]
-    return list(dict.fromkeys(said))[-EVENTS_KEPT:]
+    # One line per reason, the newest: each refused pod repeats the same cause under its own name.
+    newest = {
+        str(e.get("reason")): str(e.get("message", ""))
+        .strip()
+        .removeprefix("(combined from similar events): ")
+        for e in events
+    }
+    return [f"{reason}: {message}" for reason, message in newest.items()][-EVENTS_KEPT:]
 
 
 def explain(text: str, env: Mapping[str, str], root: Path) -> list[str]:
