@@ -44,7 +44,6 @@ with warnings.catch_warnings():
         # The SDK's modules load lazily: touching a member runs them now, inside this filter.
         getattr(importlib.import_module(f"pulumi_aws.{module}"), member)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
