@@ -20,6 +20,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from engine_helpers import REPO_ROOT  # noqa: F401 - re-exported: the app tests `new-app` writes import it
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
