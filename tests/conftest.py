@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_helpers import scratch_estate
 
 from appofapps.controlplane.build import ControlPlaneBinaries, ensure_binaries
-from appofapps.controlplane.lifecycle import ControlPlane
+from appofapps.controlplane.lifecycle import DATA_DIR_VARIABLE, ControlPlane
 from appofapps.engine.backend import LOCAL_PASSPHRASE
 from appofapps.engine.bootstrap import Engine, bootstrap
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,6 +59,21 @@ def engine_env(engine: Engine, backend_dir: Path) -> Iterator[dict[str, str]]:
     env["PULUMI_BACKEND_URL"] = backend_dir.as_uri()
     env["PULUMI_CONFIG_PASSPHRASE"] = LOCAL_PASSPHRASE
     yield env
+
+
+@pytest.fixture
+def estate_copy(tmp_path: Path) -> Path:
+    """This checkout's estate (its projects and pyproject.toml) in a scratch root, so state and rendered
+    manifests never touch the checkout."""
+    return scratch_estate(tmp_path / "estate", "platform", "apps", "pyproject.toml")
+
+
+@pytest.fixture
+def live_env(engine_env: dict[str, str], control_plane: ControlPlane) -> dict[str, str]:
+    """Engine variables for `local` applied to this session's control plane (not rendered to files)."""
+    from appofapps.k8s import LIVE, LOCAL_KUBERNETES_VARIABLE  # loads the Kubernetes SDK: only when used
+
+    return {**engine_env, LOCAL_KUBERNETES_VARIABLE: LIVE, DATA_DIR_VARIABLE: str(control_plane.directory)}
 
 
 # ---------------------------------------------------------------- a real S3 (and KMS) server on loopback

@@ -10,9 +10,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from engine_helpers import REPO_ROOT
 
 TESTS = Path(__file__).resolve().parent
-REPO_ROOT = TESTS.parent
 CI_MINUTES = 90
 
 HANGING = """
@@ -51,8 +51,10 @@ def test_the_suite_configures_a_limit_for_every_test_and_a_larger_one_for_engine
 
 
 def test_a_hanging_test_fails_at_its_limit_with_every_threads_stack(tmp_path: Path) -> None:
-    # The suite's own conftest and settings, with short limits so the hang ends quickly.
-    shutil.copy(TESTS / "conftest.py", tmp_path / "conftest.py")
+    # The suite's own conftest (and the helpers it imports) and settings, with short limits so the hang ends
+    # quickly.
+    for name in ("conftest.py", "engine_helpers.py"):
+        shutil.copy(TESTS / name, tmp_path / name)
     (tmp_path / "test_hanging.py").write_text(HANGING, encoding="utf-8")
     results = tmp_path / "results.xml"
     run = subprocess.run(

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from engine_helpers import REPO_ROOT
 
 from appofapps.cli import main
 from appofapps.delivery import codeowners, workflows
 from appofapps.orchestrator.api import plan
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def edit_yaml(path: Path, **changes: object) -> None:
@@ -21,12 +20,12 @@ def edit_yaml(path: Path, **changes: object) -> None:
 
 
 def test_the_committed_files_are_up_to_date() -> None:
-    assert main(["codeowners", "--root", str(REPO), "--check"]) == 0
-    assert main(["workflow", "--root", str(REPO), "--env", "staging", "--check"]) == 0
+    assert main(["codeowners", "--root", str(REPO_ROOT), "--check"]) == 0
+    assert main(["workflow", "--root", str(REPO_ROOT), "--env", "staging", "--check"]) == 0
 
 
 def test_codeowners_gives_each_project_its_declared_owner_after_the_catch_all() -> None:
-    rules = codeowners.rules(REPO)
+    rules = codeowners.rules(REPO_ROOT)
     assert rules[0] == ("*", "platform-oncall@platform.example.com")
     owned = dict(rules[1:])
     assert owned["/platform/cluster/"] == "platform-oncall@platform.example.com"
@@ -57,8 +56,8 @@ def test_a_platform_project_without_an_owner_is_named(
 
 
 def test_workflow_has_one_job_per_stack_needing_exactly_its_dependencies() -> None:
-    graph = plan(REPO, "staging").full
-    document = yaml.safe_load(workflows.render(REPO, "staging"))
+    graph = plan(REPO_ROOT, "staging").full
+    document = yaml.safe_load(workflows.render(REPO_ROOT, "staging"))
     assert document["permissions"] == {"id-token": "write", "contents": "read"}
     assert document["concurrency"] == {"group": "estate-staging", "cancel-in-progress": False}
     jobs = document["jobs"]
@@ -76,7 +75,7 @@ def test_workflow_has_one_job_per_stack_needing_exactly_its_dependencies() -> No
         (setup,) = [step for step in job["steps"] if step.get("uses") == workflows.SETUP]
         assert setup["with"]["aws-role"] == "${{ vars.AWS_ROLE_ARN_STAGING }}"
         assert job["steps"][-1]["run"] == f"python3 -m nox -s deploy-staging -- --only {project} --plain"
-    assert workflows.render(REPO, "staging") == workflows.render(REPO, "staging")  # deterministic
+    assert workflows.render(REPO_ROOT, "staging") == workflows.render(REPO_ROOT, "staging")  # deterministic
 
 
 def test_workflow_check_fails_after_a_graph_change_and_passes_after_regeneration(

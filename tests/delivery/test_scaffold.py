@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from engine_helpers import REPO_ROOT
 
 from appofapps.cli import main
 from appofapps.delivery import codeowners, workflows
@@ -14,8 +15,6 @@ from appofapps.manifest import load_estate
 from appofapps.orchestrator.api import plan
 from appofapps.orchestrator.planning.discovery import discover
 from appofapps.orchestrator.planning.errors import DiscoveryError
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_new_app_of_an_existing_team_mirrors_the_existing_apps(repo_copy: Path) -> None:
@@ -32,7 +31,7 @@ def test_a_new_app_of_an_existing_team_mirrors_the_existing_apps(repo_copy: Path
             "Pulumi.production.yaml",
         ]
     )
-    existing = REPO / "apps" / "storefront" / "catalog"
+    existing = REPO_ROOT / "apps" / "storefront" / "catalog"
     # The project file and program are the existing app's, names swapped.
     assert (app_dir / "Pulumi.yaml").read_text() == (existing / "Pulumi.yaml").read_text().replace(
         "storefront/catalog", "storefront/search"
@@ -133,7 +132,7 @@ def test_the_cli_refuses_with_exit_2_and_says_why(
 ) -> None:
     assert main(["new-app", "payments", "api", "--root", str(repo_copy)]) == 2
     assert "new-app payments/api refused:" in capsys.readouterr().err
-    assert sorted(discover(repo_copy).projects) == sorted(discover(REPO).projects)
+    assert sorted(discover(repo_copy).projects) == sorted(discover(REPO_ROOT).projects)
 
 
 def test_an_aggregator_declares_every_app_with_one_checked_flag(repo_copy: Path) -> None:

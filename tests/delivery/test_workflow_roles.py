@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 import yaml
+from engine_helpers import REPO_ROOT
 
 from appofapps.delivery import workflows
 from appofapps.orchestrator.planning.discovery import discover
 
-REPO = Path(__file__).resolve().parents[2]
-WORKFLOWS = REPO / ".github" / "workflows"
-GENERATED = {REPO / workflows.workflow_path(env) for env in discover(REPO).environments}
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+GENERATED = {REPO_ROOT / workflows.workflow_path(env) for env in discover(REPO_ROOT).environments}
 HAND_WRITTEN = sorted(path for path in WORKFLOWS.glob("*.yml") if path not in GENERATED)
 SETUP = "./.github/actions/setup-estate"
 SESSION = re.compile(r"nox -s (deploy|preview|refresh|destroy|rollback)-([a-z0-9-]+)")
@@ -71,12 +71,12 @@ def test_every_cloud_environment_is_deployed_by_a_workflow_with_its_own_role() -
         for operation, environment in sessions(job)
         if operation == "deploy"
     }
-    clouds = {env for env in discover(REPO).environments if env != "local"}
+    clouds = {env for env in discover(REPO_ROOT).environments if env != "local"}
     assert clouds <= set(deployed), f"no deploy workflow for {sorted(clouds - set(deployed))}"
 
 
 def test_the_setup_action_assumes_the_given_role_and_takes_no_keys() -> None:
-    action = (REPO / SETUP / "action.yml").read_text(encoding="utf-8")
+    action = (REPO_ROOT / SETUP / "action.yml").read_text(encoding="utf-8")
     assert not STATIC_KEYS.search(action)
     document = yaml.safe_load(action)
     (assume,) = [s for s in document["runs"]["steps"] if "configure-aws-credentials" in str(s.get("uses"))]

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from engine_helpers import CONSOLE, REPO_ROOT
 
 from appofapps import doctor
 from appofapps.doctor import Verdict
 from appofapps.engine.backend import LOCAL_PASSPHRASE
 from appofapps.engine.bootstrap import Engine
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CONSOLE = Path(sys.executable).with_name("appofapps")
 
 
 def git(cwd: Path, *args: str) -> None:

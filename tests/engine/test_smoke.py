@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from engine_helpers import REPO_ROOT
 from pulumi import automation as auto
 
 from appofapps.engine.bootstrap import Engine
 
 pytestmark = pytest.mark.engine
 
-VENV = Path(__file__).resolve().parents[2] / ".venv"
+VENV = REPO_ROOT / ".venv"
 
 
 def write_project(directory: Path, name: str, program: str) -> Path:

@@ -15,12 +15,12 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from engine_helpers import REPO_ROOT
 
 from appofapps.engine import bootstrap
 from appofapps.engine.bootstrap import ChecksumMismatch, fetch_verified
 from appofapps.engine.pins import EnginePins
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = REPO_ROOT / "shared"
 VERSION = "3.274.1"
 

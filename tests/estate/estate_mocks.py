@@ -20,6 +20,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from engine_helpers import REPO_ROOT  # noqa: F401 - re-exported: the app tests `new-app` writes import it
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
@@ -44,7 +45,6 @@ with warnings.catch_warnings():
         # The SDK's modules load lazily: touching a member runs them now, inside this filter.
         getattr(importlib.import_module(f"pulumi_aws.{module}"), member)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"

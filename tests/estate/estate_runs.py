@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from estate_mocks import REPO_ROOT, Run, exports_by_stack, run_project
+from engine_helpers import REPO_ROOT
+from estate_mocks import Run, exports_by_stack, run_project
 
 from appofapps.manifest import Manifest, load_estate
 

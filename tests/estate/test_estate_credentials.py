@@ -6,11 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from engine_helpers import REPO_ROOT
 
 from appofapps.cli import main
 from appofapps.credentials import Finding, scan_repository, scan_text, tracked_files
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Built at run time so this file itself holds no credential-shaped text.
 ACCESS_KEY = "AKIA" + "Q7ZR2M4XW8PL3N6D"

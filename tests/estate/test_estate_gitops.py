@@ -12,7 +12,8 @@ from typing import Any
 
 import argocd_schema
 import pytest
-from estate_mocks import REPO_ROOT, Declared, Run, exports_by_stack, run_project
+from engine_helpers import REPO_ROOT
+from estate_mocks import Declared, Run, exports_by_stack, run_project
 
 from appofapps.config import ConfigError
 from appofapps.gitops import PLATFORM_PROJECTS, SYNC_WAVE, sync_waves

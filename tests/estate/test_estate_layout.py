@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from estate_mocks import REPO_ROOT, execute
+from engine_helpers import REPO_ROOT
+from estate_mocks import execute
 
 from appofapps.contracts import CLUSTER, NETWORKING, ROOT, Contract, app_contract
 from appofapps.manifest import load_estate

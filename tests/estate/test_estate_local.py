@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from estate_mocks import REPO_ROOT, Run, exports_by_stack, run_project
+from engine_helpers import REPO_ROOT
+from estate_mocks import Run, exports_by_stack, run_project
 from estate_runs import LOCAL_SECRET_VALUE
 
 from appofapps.config import ConfigError

@@ -9,7 +9,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from estate_mocks import REPO_ROOT, run_project
+from engine_helpers import REPO_ROOT
+from estate_mocks import run_project
 
 from appofapps.config import ConfigError
 from appofapps.manifest import ManifestError, load, load_estate, schema

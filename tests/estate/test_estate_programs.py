@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 import pytest
 import yaml
-from estate_mocks import REPO_ROOT, Run, exports_by_stack, run_project
+from engine_helpers import REPO_ROOT
+from estate_mocks import Run, exports_by_stack, run_project
 from estate_runs import PLATFORM, ROOT_DIR
 from policy_checks import missing_tags, open_ingress, policy_document, statements
 

@@ -10,58 +10,32 @@ server is back, a rerun converges.
 
 from __future__ import annotations
 
-import io
 import os
 import re
-import shutil
 import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from engine_helpers import orchestrate
 
-from appofapps.controlplane.lifecycle import DATA_DIR_VARIABLE, ControlPlane
+from appofapps.controlplane.lifecycle import ControlPlane
 from appofapps.engine.bootstrap import Engine
-from appofapps.k8s import LIVE, LOCAL_KUBERNETES_VARIABLE
-from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator import Operation, RunReport, Selection, Status
 
 pytestmark = [pytest.mark.engine, pytest.mark.controlplane]
 
-REPO = Path(__file__).resolve().parents[2]
 # How long the stacks meant to fail wait for a rollout that cannot become ready.
 ROLLOUT_TIMEOUT = "40s"
 
 
-@pytest.fixture
-def estate_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "estate"
-    root.mkdir()
-    for name in ("platform", "apps"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
-    (root / ".venv").symlink_to(REPO / ".venv")
-    return root
-
-
 def deploy(
-    engine: Engine,
-    env: dict[str, str],
-    root: Path,
-    operation: Operation = Operation.DEPLOY,
-    selection: Selection | None = None,
+    engine: Engine, env: dict[str, str], root: Path, operation: Operation = Operation.DEPLOY, **how: Any
 ) -> RunReport:
-    return run(
-        root,
-        "local",
-        RunOptions(operation=operation, handle_signals=False),
-        selection or Selection(),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(io.StringIO()),
-    )
+    return orchestrate(engine, env, root, operation, **how)
 
 
 def edit_manifest(root: Path, app: str, **changes: object) -> None:
@@ -97,9 +71,9 @@ def outcome(report: RunReport) -> dict[str, str]:
 
 
 def test_bad_input_fails_its_stack_with_the_api_reason_and_a_fixed_rerun_converges(
-    engine: Engine, engine_env: dict[str, str], estate_copy: Path, control_plane: ControlPlane
+    engine: Engine, live_env: dict[str, str], estate_copy: Path, control_plane: ControlPlane
 ) -> None:
-    env = {**engine_env, LOCAL_KUBERNETES_VARIABLE: LIVE, DATA_DIR_VARIABLE: str(control_plane.directory)}
+    env = live_env
     root = estate_copy
     original = {
         app: (root / "apps" / app / "app.yaml").read_text()
@@ -173,9 +147,9 @@ def test_bad_input_fails_its_stack_with_the_api_reason_and_a_fixed_rerun_converg
 
 
 def test_api_server_killed_mid_deploy_fails_clearly_and_a_rerun_converges(
-    engine: Engine, engine_env: dict[str, str], estate_copy: Path, control_plane: ControlPlane
+    engine: Engine, live_env: dict[str, str], estate_copy: Path, control_plane: ControlPlane
 ) -> None:
-    env = {**engine_env, LOCAL_KUBERNETES_VARIABLE: LIVE, DATA_DIR_VARIABLE: str(control_plane.directory)}
+    env = live_env
     root = estate_copy
     # The platform and one team's first app: enough for objects to be in flight when the server dies.
     selection = Selection(only=("payments-ledger",), with_dependencies=True)
@@ -217,7 +191,7 @@ def test_api_server_killed_mid_deploy_fails_clearly_and_a_rerun_converges(
         control_plane.start()
         second = deploy(engine, env, root, selection=selection)
         assert second.ok, outcome(second)
-        preview = deploy(engine, env, root, Operation.PREVIEW, selection)
+        preview = deploy(engine, env, root, Operation.PREVIEW, selection=selection)
         wanted = {
             n: {k: c for k, c in r.changes.items() if k != "same" and c} for n, r in preview.results.items()
         }
@@ -225,5 +199,5 @@ def test_api_server_killed_mid_deploy_fails_clearly_and_a_rerun_converges(
     finally:
         if not control_plane.status().running:
             control_plane.start()
-        destroyed = deploy(engine, env, root, Operation.DESTROY, selection)
+        destroyed = deploy(engine, env, root, Operation.DESTROY, selection=selection)
         assert destroyed.ok, {n: r.reason for n, r in destroyed.results.items() if r.reason}

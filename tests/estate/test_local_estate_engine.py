@@ -6,8 +6,6 @@ manifests the Kubernetes provider renders are validated offline against the Kube
 
 from __future__ import annotations
 
-import io
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,42 +13,14 @@ import argocd_schema
 import kubernetes_validate
 import pytest
 import yaml
+from engine_helpers import orchestrate
 
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator import Operation
 
 pytestmark = pytest.mark.engine
 
-REPO = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.33"
-
-
-@pytest.fixture
-def estate_copy(tmp_path: Path) -> Path:
-    """The estate's projects in a scratch root, so state and rendered manifests never touch the checkout."""
-    root = tmp_path / "estate"
-    root.mkdir()
-    for name in ("platform", "apps"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
-    (root / ".venv").symlink_to(REPO / ".venv")
-    return root
-
-
-def orchestrate(engine: Engine, env: dict[str, str], root: Path, operation: Operation) -> RunReport:
-    report = run(
-        root,
-        "local",
-        RunOptions(operation=operation, handle_signals=False),
-        Selection(),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(io.StringIO()),
-    )
-    failed = {name: r.reason for name, r in report.results.items() if r.status not in {Status.DONE}}
-    assert report.ok and not failed, f"{operation} did not finish cleanly: {failed}"
-    return report
 
 
 def rendered_objects(root: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -65,7 +35,7 @@ def rendered_objects(root: Path) -> list[tuple[Path, dict[str, Any]]]:
 def test_local_estate_deploys_in_order_renders_valid_manifests_and_destroys_clean(
     engine: Engine, engine_env: dict[str, str], backend_dir: Path, estate_copy: Path
 ) -> None:
-    deployed = orchestrate(engine, engine_env, estate_copy, Operation.DEPLOY)
+    deployed = orchestrate(engine, engine_env, estate_copy, Operation.DEPLOY, check=True)
     results = deployed.results
     # The estate's own policy pack judged every stack, mandatory in local, and found nothing.
     assert "policy pack platform/policy: mandatory" in deployed.notes
@@ -121,7 +91,7 @@ def test_local_estate_deploys_in_order_renders_valid_manifests_and_destroys_clea
     }
     assert namespaces and namespaces <= deny_all, "every team namespace needs a default-deny NetworkPolicy"
 
-    previewed = orchestrate(engine, engine_env, estate_copy, Operation.PREVIEW)
+    previewed = orchestrate(engine, engine_env, estate_copy, Operation.PREVIEW, check=True)
     changes = {
         name: {kind: n for kind, n in r.changes.items() if kind != "same" and n}
         for name, r in previewed.results.items()
@@ -129,12 +99,12 @@ def test_local_estate_deploys_in_order_renders_valid_manifests_and_destroys_clea
     assert all(not c for c in changes.values()), f"second preview wants changes: {changes}"
 
     # No drift right after a deploy; rendered objects have no live cluster and are said to be left out.
-    refreshed = orchestrate(engine, engine_env, estate_copy, Operation.REFRESH)
+    refreshed = orchestrate(engine, engine_env, estate_copy, Operation.REFRESH, check=True)
     drift = {name: r.changes for name, r in refreshed.results.items() if r.drift or "drifted" in r.reason}
     assert drift == {}, f"refresh right after deploy reports drift: {drift}"
     assert "not refreshed" in refreshed.results["payments-api"].reason
     assert refreshed.results["platform-networking"].reason == ""
 
-    orchestrate(engine, engine_env, estate_copy, Operation.DESTROY)
+    orchestrate(engine, engine_env, estate_copy, Operation.DESTROY, check=True)
     assert not list((backend_dir / ".pulumi" / "stacks").glob("*/*.json")), "destroy left stacks behind"
     assert not rendered_objects(estate_copy), "destroy left rendered manifests behind"

@@ -7,66 +7,22 @@ status, and the next deploy repairs both; destroy leaves no namespace of ours an
 
 from __future__ import annotations
 
-import io
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_helpers import orchestrate
 
-from appofapps.controlplane.lifecycle import DATA_DIR_VARIABLE, ControlPlane
+from appofapps.controlplane.lifecycle import ControlPlane
 from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
-from appofapps.k8s import LIVE, LOCAL_KUBERNETES_VARIABLE
-from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
+from appofapps.orchestrator import Operation, Status
 from appofapps.orchestrator.cli.status import environment_status
-from appofapps.orchestrator.execution.progress import PlainProgress
 
 pytestmark = [pytest.mark.engine, pytest.mark.controlplane]
 
-REPO = Path(__file__).resolve().parents[2]
 TEAMS = ("payments", "storefront")
 APPS = ("payments-ledger", "payments-api", "storefront-catalog", "storefront-web")
-
-
-@pytest.fixture
-def estate_copy(tmp_path: Path) -> Path:
-    """The estate's projects in a scratch root, so state never touches the checkout."""
-    root = tmp_path / "estate"
-    root.mkdir()
-    for name in ("platform", "apps"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
-    (root / ".venv").symlink_to(REPO / ".venv")
-    return root
-
-
-@pytest.fixture
-def live_env(engine_env: dict[str, str], control_plane: ControlPlane) -> dict[str, str]:
-    return {**engine_env, LOCAL_KUBERNETES_VARIABLE: LIVE, DATA_DIR_VARIABLE: str(control_plane.directory)}
-
-
-def orchestrate(
-    engine: Engine, env: dict[str, str], root: Path, operation: Operation, up_to_date_ok: bool = False
-) -> RunReport:
-    report = run(
-        root,
-        "local",
-        RunOptions(operation=operation, handle_signals=False),
-        Selection(),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(io.StringIO()),
-    )
-    fine = {Status.DONE, Status.UP_TO_DATE} if up_to_date_ok else {Status.DONE}
-    failed = {name: r.reason for name, r in report.results.items() if r.status not in fine}
-    logs = {
-        name: Path(r.log).read_text()[-4000:]
-        for name, r in report.results.items()
-        if name in failed and r.log and Path(r.log).is_file()
-    }
-    assert report.ok and not failed, f"{operation} did not finish cleanly: {failed}\nengine logs: {logs}"
-    return report
 
 
 def items(plane: ControlPlane, path: str) -> list[dict[str, Any]]:
@@ -82,7 +38,7 @@ def test_local_estate_live_deploys_ready_repairs_drift_and_destroys_clean(
     engine: Engine, live_env: dict[str, str], estate_copy: Path, control_plane: ControlPlane
 ) -> None:
     api = control_plane.api()
-    deployed = orchestrate(engine, live_env, estate_copy, Operation.DEPLOY)
+    deployed = orchestrate(engine, live_env, estate_copy, Operation.DEPLOY, check=True)
     assert {name: r.policy_violations for name, r in deployed.results.items() if r.policy_violations} == {}
     assert our_namespaces(control_plane) == {*TEAMS, "argocd"}
     for team in TEAMS:
@@ -117,13 +73,13 @@ def test_local_estate_live_deploys_ready_repairs_drift_and_destroys_clean(
     }
     assert applications == {"root", "platform-cluster", *APPS}
 
-    previewed = orchestrate(engine, live_env, estate_copy, Operation.PREVIEW)
+    previewed = orchestrate(engine, live_env, estate_copy, Operation.PREVIEW, check=True)
     changes = {
         name: {kind: n for kind, n in r.changes.items() if kind != "same" and n}
         for name, r in previewed.results.items()
     }
     assert all(not c for c in changes.values()), f"second preview wants changes: {changes}"
-    refreshed = orchestrate(engine, live_env, estate_copy, Operation.REFRESH)
+    refreshed = orchestrate(engine, live_env, estate_copy, Operation.REFRESH, check=True)
     assert {n: r.reason for n, r in refreshed.results.items() if r.reason} == {}, "no drift, nothing left out"
 
     # Drift behind Pulumi's back, through the API: a Deployment edited, a team's default-deny deleted.
@@ -145,7 +101,7 @@ def test_local_estate_live_deploys_ready_repairs_drift_and_destroys_clean(
         "DELETE", "/apis/networking.k8s.io/v1/namespaces/storefront/networkpolicies/default-deny"
     )
     assert status == 200
-    drifted = orchestrate(engine, live_env, estate_copy, Operation.REFRESH)
+    drifted = orchestrate(engine, live_env, estate_copy, Operation.REFRESH, check=True)
     api_drift = [(d.change, d.urn.rsplit("::", 1)[1]) for d in drifted.results["payments-api"].drift]
     cluster_drift = [(d.change, d.urn.rsplit("::", 1)[1]) for d in drifted.results["platform-cluster"].drift]
     assert ("update", "payments-api-deployment") in api_drift, drifted.results["payments-api"].drift
@@ -158,7 +114,7 @@ def test_local_estate_live_deploys_ready_repairs_drift_and_destroys_clean(
     }
     assert shown["payments-api"].drifted and shown["platform-cluster"].drifted
 
-    repair = orchestrate(engine, live_env, estate_copy, Operation.DEPLOY, up_to_date_ok=True)
+    repair = orchestrate(engine, live_env, estate_copy, Operation.DEPLOY, check=True, up_to_date_ok=True)
     redeployed = {n for n, r in repair.results.items() if r.status is Status.DONE}
     assert redeployed == {"payments-api", "platform-cluster"}, {
         n: r.reason for n, r in repair.results.items()
@@ -167,6 +123,6 @@ def test_local_estate_live_deploys_ready_repairs_drift_and_destroys_clean(
     assert repaired == declared_image, "the deploy did not repair the edited Deployment"
     assert api.exists("/apis/networking.k8s.io/v1/namespaces/storefront/networkpolicies/default-deny")
 
-    orchestrate(engine, live_env, estate_copy, Operation.DESTROY)
+    orchestrate(engine, live_env, estate_copy, Operation.DESTROY, check=True)
     assert our_namespaces(control_plane) == set(), "destroy left namespaces of ours"
     assert not api.exists("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/applications.argoproj.io")

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import yaml
+from engine_helpers import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PACK_SOURCE = REPO_ROOT / "platform" / "policy"
 
 COMPLIANT_WORKLOAD = {

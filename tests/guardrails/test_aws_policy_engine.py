@@ -9,17 +9,16 @@ one deploys, previews clean, refreshes without drift and is destroyed.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_helpers import orchestrate
 from orchestrator.estates import write_project
 from orchestrator.fault_estates import journal, write_provider_project
 
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator import Operation, Status
 from appofapps.tags import ownership_tags
 
 from .kube_estates import write_pack
@@ -86,20 +85,6 @@ EXPECTED = {
 
 def with_journal(resources: list[dict[str, object]], events: Path) -> list[dict[str, object]]:
     return [{**r, "props": {**r["props"], "__journal": str(events)}} for r in resources]  # type: ignore[dict-item]
-
-
-def orchestrate(
-    engine: Engine, env: dict[str, str], root: Path, operation: Operation, *only: str
-) -> RunReport:
-    return run(
-        root,
-        "local",
-        RunOptions(operation=operation, handle_signals=False),
-        Selection(only=only),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(io.StringIO()),
-    )
 
 
 def test_mandatory_aws_violations_block_the_stack_with_nothing_changed_and_compliant_resources_pass(

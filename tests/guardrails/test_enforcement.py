@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from engine_helpers import REPO_ROOT
 
 from appofapps.cli import main
 from appofapps.guardrails.enforcement import (
@@ -20,7 +21,7 @@ from appofapps.orchestrator import Operation, OrchestratorError, RunOptions
 from appofapps.orchestrator.execution.guard import find_packs, guarded, policy_gates
 from appofapps.orchestrator.state.records import policy_digest
 
-from .kube_estates import PACK_SOURCE, REPO_ROOT, write_pack
+from .kube_estates import PACK_SOURCE, write_pack
 
 
 def enforcement_file(tmp_path: Path, text: str) -> Path:

@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
+from engine_helpers import orchestrate
 from orchestrator.estates import write_project
 
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator import Operation, RunReport, Status
 from appofapps.orchestrator.execution.report import render_table
 
 from .kube_estates import write_kube_project, write_pack
@@ -28,18 +28,6 @@ KUBERNETES_RULES = {
     "container-image-pinned",
     "namespace-default-deny",
 }
-
-
-def orchestrate(engine: Engine, env: dict[str, str], root: Path, operation: Operation) -> RunReport:
-    return run(
-        root,
-        "local",
-        RunOptions(operation=operation, handle_signals=False, report_path=root / f"{operation}.json"),
-        Selection(),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(io.StringIO()),
-    )
 
 
 def table_text(report: RunReport) -> str:
@@ -67,7 +55,7 @@ def test_violating_stack_is_blocked_in_preview_and_deploy_and_nothing_is_deploye
     write_kube_project(root, "kube", rendered, compliant=False)
     write_project(root, "after", "after", deps=["kube"])
 
-    preview = orchestrate(engine, engine_env, root, Operation.PREVIEW)
+    preview = orchestrate(engine, engine_env, root, Operation.PREVIEW, report_path=root / "preview.json")
     result = preview.results["kube"]
     assert result.status is Status.FAILED
     assert result.error_kind == "policy"

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from engine_helpers import CONSOLE
 
 from .estates import set_config
 
@@ -146,8 +147,6 @@ def journal(path: Path) -> list[dict[str, object]]:
 
 
 # ---------------------------------------------------------------- driving the console command as a user would
-
-CONSOLE = Path(sys.executable).with_name("appofapps")
 
 
 def console(

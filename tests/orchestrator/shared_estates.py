@@ -16,7 +16,6 @@ Projects: net; app (after net) imports fixlib.labels; web (after app) imports no
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from .estates import write_project
@@ -41,26 +40,6 @@ SHAPE = {"net": [], "app": ["net"], "web": ["app"], "other": []}
 IGNORED = ".state/\n.reports/\n.rendered/\n__pycache__/\n"
 
 
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(
-        [
-            "git",
-            "-c",
-            "user.name=Fixture",
-            "-c",
-            "user.email=fixture@example.com",
-            "-c",
-            "commit.gpgsign=false",
-            *args,
-        ],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
-
-
 def shared_estate(root: Path, environments: tuple[str, ...] = ("local",)) -> Path:
     """Write the estate and its library under ``root`` (no git yet); returns the library package directory."""
     (root / "pyproject.toml").write_text('[tool.appofapps]\nshared-sources = ["lib"]\n', encoding="utf-8")
@@ -77,12 +56,3 @@ def shared_estate(root: Path, environments: tuple[str, ...] = ("local",)) -> Pat
             main = path / "__main__.py"
             main.write_text(main.read_text(encoding="utf-8") + USES[name], encoding="utf-8")
     return package
-
-
-def commit_all(root: Path, message: str) -> str:
-    """Commit everything not ignored; a new repository starts on ``main``. Returns the commit."""
-    if not (root / ".git").exists():
-        git(root, "init", "--quiet", "--initial-branch=main")
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "--allow-empty", "-m", message)
-    return git(root, "rev-parse", "HEAD")

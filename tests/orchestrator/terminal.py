@@ -6,12 +6,10 @@ import os
 import pty
 import select
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-CONSOLE = Path(sys.executable).with_name("appofapps")
+from engine_helpers import CONSOLE
 
 
 def on_terminal(

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from engine_helpers import REPO_ROOT, commit_all, git
 
 from appofapps.cli import main
 from appofapps.orchestrator import DiscoveryError, Selection, discover, plan
@@ -15,10 +16,9 @@ from appofapps.orchestrator.planning.imports import SharedLibrary, imported_name
 from appofapps.orchestrator.state.records import shared_digest
 
 from .estates import write_project
-from .shared_estates import commit_all, git, shared_estate
+from .shared_estates import shared_estate
 
 LIB = "lib/fixlib"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

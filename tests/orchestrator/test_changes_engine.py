@@ -3,47 +3,24 @@ their dependents; every other stack's history is untouched."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from engine_helpers import CONSOLE, commit_all, engine_workspace, orchestrate
 from pulumi import automation as auto
 
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator import Operation, Status
 
-from .shared_estates import SHAPE, commit_all, shared_estate
+from .shared_estates import SHAPE, shared_estate
 
 pytestmark = pytest.mark.engine
 
-CONSOLE = Path(sys.executable).with_name("appofapps")
-
-
-def orchestrate(engine: Engine, env: dict[str, str], root: Path, operation: Operation) -> RunReport:
-    stream = io.StringIO()
-    report = run(
-        root,
-        "local",
-        RunOptions(operation=operation, workers=2, handle_signals=False),
-        Selection(),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(stream),
-    )
-    assert report.ok, stream.getvalue()
-    return report
-
 
 def stack(engine: Engine, env: dict[str, str], root: Path, name: str) -> auto.Stack:
-    workspace = auto.LocalWorkspace(
-        work_dir=str(root / "projects" / name),
-        env_vars=env,
-        pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir.parent)),
-    )
+    workspace = engine_workspace(engine, env, root / "projects" / name)
     return auto.Stack.select(f"organization/{name}/local", workspace)
 
 
@@ -57,7 +34,7 @@ def test_deploy_changed_redeploys_exactly_the_importers_of_a_changed_module_and_
     root = tmp_path / "estate"
     root.mkdir()
     package = shared_estate(root)
-    first = orchestrate(engine, engine_env, root, Operation.DEPLOY)
+    first = orchestrate(engine, engine_env, root, Operation.DEPLOY, workers=2, check=True)
     assert {result.status for result in first.results.values()} == {Status.DONE}
     # The programs imported the shared library through the PYTHONPATH the orchestrator gives them.
     assert stack(engine, engine_env, root, "app").outputs()["label"].value == "V1-APP"
@@ -87,11 +64,13 @@ def test_deploy_changed_redeploys_exactly_the_importers_of_a_changed_module_and_
     assert updates(engine, engine_env, root) == {"app": 2, "net": 1, "other": 1, "web": 2}
 
     # The deploy records agree: nothing is left to do, and a preview finds no change anywhere.
-    again = orchestrate(engine, engine_env, root, Operation.DEPLOY)
+    again = orchestrate(engine, engine_env, root, Operation.DEPLOY, workers=2, check=True, up_to_date_ok=True)
     assert {result.status for result in again.results.values()} == {Status.UP_TO_DATE}
-    preview = orchestrate(engine, engine_env, root, Operation.PREVIEW)
+    preview = orchestrate(
+        engine, engine_env, root, Operation.PREVIEW, workers=2, check=True, up_to_date_ok=True
+    )
     for result in preview.results.values():
         assert set(result.changes) == {"same"}, (result.project, result.changes)
 
-    orchestrate(engine, engine_env, root, Operation.DESTROY)
+    orchestrate(engine, engine_env, root, Operation.DESTROY, workers=2, check=True, up_to_date_ok=True)
     assert sorted((backend_dir / ".pulumi" / "stacks").rglob("*.json")) == []

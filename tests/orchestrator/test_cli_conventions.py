@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from engine_helpers import CONSOLE, REPO_ROOT
 
 from appofapps.cli import main
 from appofapps.engine.backend import backend_for
@@ -21,9 +22,8 @@ from appofapps.orchestrator.execution import documents
 from appofapps.orchestrator.state.audit import AuditTrail
 
 from .estates import write_project
-from .terminal import CONSOLE, on_terminal
+from .terminal import on_terminal
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SVG = "{http://www.w3.org/2000/svg}"
 
 

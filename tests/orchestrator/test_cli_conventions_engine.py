@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from engine_helpers import CONSOLE
 
 from appofapps.engine.backend import backend_for
 from appofapps.orchestrator.cli.exit_codes import ExitCode
@@ -16,7 +17,7 @@ from appofapps.orchestrator.execution import documents
 from appofapps.orchestrator.state.locks import EnvironmentLock
 
 from .estates import chain, set_config
-from .terminal import CONSOLE, on_terminal
+from .terminal import on_terminal
 
 pytestmark = pytest.mark.engine
 

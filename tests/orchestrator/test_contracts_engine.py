@@ -5,18 +5,17 @@ deployed producer does not have yet (state). Refusal is proven by the stacks' up
 from __future__ import annotations
 
 import gzip
-import io
 from pathlib import Path
 
 import pytest
+from engine_helpers import engine_workspace, orchestrate
 from pulumi import automation as auto
 
 from appofapps.cli import main
 from appofapps.engine.bootstrap import Engine
 from appofapps.engine.store import FileStore
-from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, discover, run
+from appofapps.orchestrator import Operation, Status, discover
 from appofapps.orchestrator.checks.output_contracts import ContractError, keys_from_engine, keys_from_state
-from appofapps.orchestrator.execution.progress import PlainProgress
 
 from .estates import chain
 
@@ -25,26 +24,8 @@ pytestmark = pytest.mark.engine
 ENV = "local"
 
 
-def orchestrate(
-    engine: Engine, env: dict[str, str], root: Path, operation: Operation, *only: str
-) -> RunReport:
-    return run(
-        root,
-        ENV,
-        RunOptions(operation=operation, handle_signals=False),
-        Selection(only=only),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(io.StringIO()),
-    )
-
-
 def stack(engine: Engine, env: dict[str, str], project_dir: Path, name: str) -> auto.Stack:
-    workspace = auto.LocalWorkspace(
-        work_dir=str(project_dir),
-        env_vars=env,
-        pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir.parent)),
-    )
+    workspace = engine_workspace(engine, env, project_dir)
     return auto.Stack.select(f"organization/{name}/{ENV}", workspace)
 
 

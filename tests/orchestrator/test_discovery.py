@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from engine_helpers import REPO_ROOT
 
 from appofapps import contracts
 from appofapps.orchestrator import DiscoveryError, GraphError, Selection, discover, plan
@@ -143,7 +144,7 @@ def test_references_made_by_the_shared_library_count_for_the_project(tmp_path: P
 
 @pytest.mark.parametrize("environment", ["local", "staging", "production"])
 def test_the_estate_of_this_repository_plans(environment: str) -> None:
-    levels = plan(Path(__file__).resolve().parents[2], environment).levels()
+    levels = plan(REPO_ROOT, environment).levels()
     assert levels[0] == ["platform-networking"]
     assert levels[-1] == ["estate-root"]
 

@@ -5,20 +5,18 @@ The fixture keeps one file on disk through a Pulumi dynamic provider, so drift i
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from engine_helpers import orchestrate
 
 from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator import Operation, RunOptions, Selection, Status, run
+from appofapps.orchestrator import Operation, Status
 from appofapps.orchestrator.cli.status import environment_status
-from appofapps.orchestrator.execution.progress import PlainProgress
-from appofapps.orchestrator.execution.report import RunReport
 
 pytestmark = pytest.mark.engine
 
@@ -55,18 +53,6 @@ File("managed", pulumi.Config().require("path"), "as declared")
 '''
 
 
-def refresh(engine: Engine, env: dict[str, str], root: Path, **options: object) -> RunReport:
-    return run(
-        root,
-        "local",
-        RunOptions(operation=Operation.REFRESH, handle_signals=False, **options),  # type: ignore[arg-type]
-        Selection(),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(io.StringIO()),
-    )
-
-
 def test_refresh_reports_drift_and_changes_nothing_unless_asked(
     engine: Engine, engine_env: dict[str, str], backend_dir: Path, tmp_path: Path
 ) -> None:
@@ -79,22 +65,14 @@ def test_refresh_reports_drift_and_changes_nothing_unless_asked(
     (project / "__main__.py").write_text(PROGRAM, encoding="utf-8")
     config = {"config": {"files:path": str(managed)}}
     (project / "Pulumi.local.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    deployed = run(
-        root,
-        "local",
-        RunOptions(operation=Operation.DEPLOY, handle_signals=False),
-        engine=engine,
-        base_env=engine_env,
-        progress=PlainProgress(io.StringIO()),
-    )
-    assert deployed.ok, deployed.results["files"].reason
+    orchestrate(engine, engine_env, root, Operation.DEPLOY, check=True)
 
-    clean = refresh(engine, engine_env, root).results["files"]
+    clean = orchestrate(engine, engine_env, root, Operation.REFRESH).results["files"]
     assert clean.status is Status.DONE and clean.drift == [] and "drift" not in clean.reason
 
     managed.write_text("edited by hand", encoding="utf-8")
     for _ in range(2):  # reporting drift does not accept it: the second report sees it again
-        drifted = refresh(engine, engine_env, root).results["files"]
+        drifted = orchestrate(engine, engine_env, root, Operation.REFRESH).results["files"]
         assert drifted.status is Status.DONE and drifted.reason.startswith("drifted")
         assert [(d.change, d.properties) for d in drifted.drift] == [("update", ["content"])]
         assert drifted.drift[0].urn.endswith("::managed")
@@ -103,7 +81,7 @@ def test_refresh_reports_drift_and_changes_nothing_unless_asked(
     [status] = environment_status(root, "local", backend=backend_for(root, "local", engine_env))
     assert status.drifted is True and status.drift_text().startswith("DRIFTED: 1 resource(s) (refresh ")
 
-    accepted = refresh(engine, engine_env, root, apply_refresh=True).results["files"]
+    accepted = orchestrate(engine, engine_env, root, Operation.REFRESH, apply_refresh=True).results["files"]
     assert accepted.reason.startswith("drifted (refreshed into state")
     assert accepted.changes.get("update") == 1
     assert state_content(backend_dir) == "edited by hand"

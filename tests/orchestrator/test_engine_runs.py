@@ -10,17 +10,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from engine_helpers import CONSOLE, engine_stacks, engine_workspace, orchestrate
 from pulumi import automation as auto
 
 from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator import Operation, OrchestratorError, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator import Operation, OrchestratorError, RunReport, Selection, Status
 from appofapps.orchestrator.state.audit import AuditTrail
 from appofapps.orchestrator.state.locks import meta_dir
 
@@ -29,23 +28,6 @@ from .estates import chain, diamond, set_config, write_project
 pytestmark = pytest.mark.engine
 
 ENV = "local"
-CONSOLE = Path(sys.executable).with_name("appofapps")
-
-
-def orchestrate(
-    engine: Engine, env: dict[str, str], root: Path, operation: Operation, **options: object
-) -> tuple[RunReport, str]:
-    stream = io.StringIO()
-    report = run(
-        root,
-        ENV,
-        RunOptions(operation=operation, handle_signals=False, **options),  # type: ignore[arg-type]
-        Selection(),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(stream),
-    )
-    return report, stream.getvalue()
 
 
 def statuses(report: RunReport) -> dict[str, Status]:
@@ -59,11 +41,7 @@ def assert_follows(report: RunReport, later: str, earlier: str) -> None:
 
 
 def outputs(engine: Engine, env: dict[str, str], project_dir: Path, stack: str) -> auto.OutputMap:
-    workspace = auto.LocalWorkspace(
-        work_dir=str(project_dir),
-        env_vars=env,
-        pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir.parent)),
-    )
+    workspace = engine_workspace(engine, env, project_dir)
     return auto.Stack.select(stack, workspace).outputs()
 
 
@@ -72,9 +50,7 @@ def test_diamond_deploys_in_order_values_flow_then_resume_then_reverse_destroy(
 ) -> None:
     root = tmp_path / "estate"
     shape = diamond(root)
-    report, log = orchestrate(engine, engine_env, root, Operation.DEPLOY, workers=3)
-    assert report.ok, log
-    assert set(statuses(report).values()) == {Status.DONE}
+    report = orchestrate(engine, engine_env, root, Operation.DEPLOY, workers=3, check=True)
     for name, deps in shape.items():
         for dep in deps:
             assert_follows(report, name, dep)
@@ -82,25 +58,16 @@ def test_diamond_deploys_in_order_values_flow_then_resume_then_reverse_destroy(
     value = outputs(engine, engine_env, root / "projects/top", "organization/top/local")["value"].value
     assert value == "top(left(base()),right(base()))"
 
-    again, log = orchestrate(engine, engine_env, root, Operation.DEPLOY, workers=3)
-    assert set(statuses(again).values()) == {Status.UP_TO_DATE}, log
+    again = orchestrate(engine, engine_env, root, Operation.DEPLOY, workers=3, check=True, up_to_date_ok=True)
+    assert set(statuses(again).values()) == {Status.UP_TO_DATE}
 
-    destroyed, log = orchestrate(engine, engine_env, root, Operation.DESTROY, workers=3)
-    assert destroyed.ok, log
+    destroyed = orchestrate(engine, engine_env, root, Operation.DESTROY, workers=3, check=True)
     for name, deps in shape.items():
         for dep in deps:
             assert_follows(destroyed, dep, name)  # reverse: a producer goes after its consumers
     assert destroyed.results["base"].changes.get("delete") == 2
     assert sorted((backend_dir / ".pulumi" / "stacks").rglob("*.json")) == []
-    listed = subprocess.run(
-        [str(engine.pulumi), "stack", "ls", "--all", "--json", "--non-interactive"],
-        cwd=tmp_path,
-        env=engine_env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(listed.stdout) == []
+    assert engine_stacks(engine, engine_env, tmp_path) == []
     assert (root / "projects/base/Pulumi.local.yaml").exists()  # stack files are source, never removed
 
 
@@ -111,14 +78,15 @@ def test_failure_skips_exactly_its_dependents_and_a_rerun_resumes(
     chain(root)
     write_project(root, "other/d", "d")
     set_config(root / "chain/b", "b", ENV, {"fail": "true"})
-    report, log = orchestrate(engine, engine_env, root, Operation.DEPLOY, workers=2)
+    log = io.StringIO()
+    report = orchestrate(engine, engine_env, root, Operation.DEPLOY, workers=2, progress=log)
     assert not report.ok
     assert statuses(report) == {
         "a": Status.DONE,
         "b": Status.FAILED,
         "c": Status.SKIPPED,
         "d": Status.DONE,
-    }, log
+    }, log.getvalue()
     failed = report.results["b"]
     assert failed.error_kind == "program" and failed.attempts == 1  # program errors never retry
     assert "fixture b was told to fail" in failed.reason
@@ -128,8 +96,9 @@ def test_failure_skips_exactly_its_dependents_and_a_rerun_resumes(
     assert first_run == {"a": "done", "b": "failed", "c": "skipped", "d": "done"}
 
     set_config(root / "chain/b", "b", ENV, {"fail": "false"})
-    resumed, log = orchestrate(engine, engine_env, root, Operation.DEPLOY, workers=2)
-    assert resumed.ok, log
+    resumed = orchestrate(
+        engine, engine_env, root, Operation.DEPLOY, workers=2, check=True, up_to_date_ok=True
+    )
     assert statuses(resumed) == {
         "a": Status.UP_TO_DATE,
         "b": Status.DONE,
@@ -150,8 +119,7 @@ def test_a_stack_starts_when_its_own_dependencies_finish_not_its_level(
     root = tmp_path / "estate"
     chain(root, ("a", "b"))
     write_project(root, "slow", "slow", config={"sleep": "20"})
-    report, log = orchestrate(engine, engine_env, root, Operation.DEPLOY, workers=3)
-    assert report.ok, log
+    report = orchestrate(engine, engine_env, root, Operation.DEPLOY, workers=3, check=True)
     assert_follows(report, "b", "a")
     slow, second = report.results["slow"], report.results["b"]
     assert slow.ended_at is not None and second.started_at is not None
@@ -163,13 +131,14 @@ def test_preview_of_an_estate_never_deployed_explains_what_is_missing(
 ) -> None:
     root = tmp_path / "estate"
     chain(root, ("a", "b"))
-    report, log = orchestrate(engine, engine_env, root, Operation.PREVIEW, workers=2)
-    assert statuses(report) == {"a": Status.DONE, "b": Status.UNRESOLVED}, log
+    log = io.StringIO()
+    report = orchestrate(engine, engine_env, root, Operation.PREVIEW, workers=2, progress=log)
+    assert statuses(report) == {"a": Status.DONE, "b": Status.UNRESOLVED}, log.getvalue()
     assert report.results["a"].changes.get("create") == 2
     reason = report.results["b"].reason
     assert "never deployed" in reason and "organization/a/local" in reason
     assert "appofapps deploy --env local --only a" in reason
-    assert "Traceback" not in log
+    assert "Traceback" not in log.getvalue()
 
 
 def _cli(root: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
@@ -238,11 +207,7 @@ def test_a_secret_config_value_appears_in_no_output_report_or_log(
     root = tmp_path / "estate"
     project = write_project(root, "holder", "holder")
     write_project(root, "reader", "reader", deps=["holder"])
-    workspace = auto.LocalWorkspace(
-        work_dir=str(project),
-        env_vars=engine_env,
-        pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir.parent)),
-    )
+    workspace = engine_workspace(engine, engine_env, project)
     auto.Stack.create_or_select("organization/holder/local", workspace).set_config(
         "token", auto.ConfigValue(value=canary, secret=True)
     )
@@ -271,24 +236,13 @@ def test_a_filtered_destroy_never_orphans_deployed_dependents(
 ) -> None:
     root = tmp_path / "estate"
     chain(root, ("a", "b"))
-    deployed, log = orchestrate(engine, engine_env, root, Operation.DEPLOY, workers=2)
-    assert deployed.ok, log
-
-    def destroy(selection: Selection) -> RunReport:
-        return run(
-            root,
-            ENV,
-            RunOptions(operation=Operation.DESTROY, handle_signals=False),
-            selection,
-            engine=engine,
-            base_env=engine_env,
-            progress=PlainProgress(io.StringIO()),
-        )
+    orchestrate(engine, engine_env, root, Operation.DEPLOY, workers=2, check=True)
 
     with pytest.raises(OrchestratorError, match=r"refusing to destroy a: .* organization/b/local"):
-        destroy(Selection(only=["a"]))
+        orchestrate(engine, engine_env, root, Operation.DESTROY, "a")
     assert len(sorted((backend_dir / ".pulumi" / "stacks").rglob("*.json"))) == 2  # nothing ran
 
-    report = destroy(Selection(only=["a"], with_dependents=True))
+    a_and_its_dependents = Selection(only=["a"], with_dependents=True)
+    report = orchestrate(engine, engine_env, root, Operation.DESTROY, selection=a_and_its_dependents)
     assert statuses(report) == {"a": Status.DONE, "b": Status.DONE}
     assert_follows(report, "a", "b")

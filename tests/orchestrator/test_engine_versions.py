@@ -7,14 +7,13 @@ bootstrap, or with an engine handed in by a caller). No other CLI version can be
 from __future__ import annotations
 
 import dataclasses
-import io
 from pathlib import Path
 
 import pytest
+from engine_helpers import orchestrate
 
 from appofapps.engine.bootstrap import Engine, EngineMismatch
-from appofapps.orchestrator import Operation, RunOptions, Selection, run
-from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator import Operation
 
 from .estates import chain
 
@@ -38,15 +37,7 @@ def test_another_engine_version_aborts_before_any_lock_naming_both_versions(
     chain(root, ("a", "b"))
     pinned_elsewhere = dataclasses.replace(engine, **{pin: other})
     with pytest.raises(EngineMismatch) as refused:
-        run(
-            root,
-            "local",
-            RunOptions(operation=operation, handle_signals=False),
-            Selection(),
-            engine=pinned_elsewhere,
-            base_env=engine_env,
-            progress=PlainProgress(io.StringIO()),
-        )
+        orchestrate(pinned_elsewhere, engine_env, root, operation)
     message = str(refused.value)
     assert other in message and getattr(engine, pin) in message, message
     assert "run `nox -s bootstrap`" in message

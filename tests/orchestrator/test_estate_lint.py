@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from engine_helpers import REPO_ROOT
 
 from appofapps.cli import main
 from appofapps.orchestrator.checks.estate_lint import lint
 
 from .estates import set_config, write_project
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 BOTH = ("local", "staging")
 
 

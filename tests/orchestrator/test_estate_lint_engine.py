@@ -4,16 +4,15 @@ or reads another environment's stack (the engine would deploy that without a wor
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
+from engine_helpers import orchestrate
 
 from appofapps.cli import main
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, run
+from appofapps.orchestrator import Operation
 from appofapps.orchestrator.checks.estate_lint import EstateLintError
-from appofapps.orchestrator.execution.progress import PlainProgress
 
 from .estates import set_config, write_project
 
@@ -24,20 +23,6 @@ PEER = """
 peer = pulumi.StackReference("peer", config.get("peer") or f"organization/a/{pulumi.get_stack()}")
 pulumi.export("peer", peer.get_output("value"))
 """
-
-
-def orchestrate(
-    engine: Engine, env: dict[str, str], root: Path, environment: str, operation: Operation
-) -> RunReport:
-    return run(
-        root,
-        environment,
-        RunOptions(operation=operation, handle_signals=False),
-        Selection(),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(io.StringIO()),
-    )
 
 
 def stacks(backend_dir: Path) -> list[str]:
@@ -65,17 +50,17 @@ def test_inconsistent_environments_are_refused_before_the_engine_runs(
 
     # Required config missing in local: without the check `a` would deploy and `b` fail (half-deployed).
     with pytest.raises(EstateLintError) as refused:
-        orchestrate(engine, engine_env, root, "local", Operation.DEPLOY)
+        orchestrate(engine, engine_env, root, Operation.DEPLOY)
     assert refused.value.problems == [
         "b/Pulumi.local.yaml: b:size: not set, and b/Pulumi.yaml declares it without a default"
     ]
     assert stacks(backend_dir) == []
 
     # qa is consistent and deploys; then local's b is pointed at qa's a.
-    assert orchestrate(engine, engine_env, root, "qa", Operation.DEPLOY).ok
+    assert orchestrate(engine, engine_env, root, Operation.DEPLOY, environment="qa").ok
     set_config(b_dir, "b", "local", {"size": "small", "peer": "organization/a/qa"})
     with pytest.raises(EstateLintError) as refused:
-        orchestrate(engine, engine_env, root, "local", Operation.DEPLOY)
+        orchestrate(engine, engine_env, root, Operation.DEPLOY)
     assert refused.value.problems == [
         (
             "b/Pulumi.local.yaml: b:peer: 'organization/a/qa' is a stack of environment 'qa', "
@@ -90,9 +75,9 @@ def test_inconsistent_environments_are_refused_before_the_engine_runs(
     # Consistent again: local deploys, a second preview changes nothing, destroy leaves nothing.
     set_config(b_dir, "b", "local", {"size": "small", "peer": "organization/a/local"})
     assert main(["lint-estate"]) == 0
-    assert orchestrate(engine, engine_env, root, "local", Operation.DEPLOY).ok
-    preview = orchestrate(engine, engine_env, root, "local", Operation.PREVIEW)
+    assert orchestrate(engine, engine_env, root, Operation.DEPLOY).ok
+    preview = orchestrate(engine, engine_env, root, Operation.PREVIEW)
     assert preview.ok and all(set(r.changes) == {"same"} for r in preview.results.values())
     for environment in ENVIRONMENTS:
-        assert orchestrate(engine, engine_env, root, environment, Operation.DESTROY).ok
+        assert orchestrate(engine, engine_env, root, Operation.DESTROY, environment=environment).ok
     assert stacks(backend_dir) == []

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
+from engine_helpers import engine_stacks
 
 from appofapps.engine.bootstrap import Engine
 
@@ -47,13 +47,5 @@ def test_a_destroy_that_failed_midway_completes_when_rerun_and_leaves_nothing(
     assert stacks["base"]["status"] == "done" and stacks["base"]["changes"].get("delete", 0) >= 1
 
     assert sorted(stack_files.rglob("*.json")) == []
-    listed = subprocess.run(
-        [str(engine.pulumi), "stack", "ls", "--all", "--json", "--non-interactive"],
-        cwd=tmp_path,
-        env=engine_env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(listed.stdout) == []
+    assert engine_stacks(engine, engine_env, tmp_path) == []
     assert not list((backend_dir / ".pulumi" / "locks").rglob("*.json"))

@@ -13,10 +13,10 @@ import json
 from pathlib import Path
 
 import pytest
+from engine_helpers import orchestrate
 
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator import Operation, RetryPolicy, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator import Operation, RetryPolicy, Status
 
 from .estates import write_project
 from .fault_estates import preview_changes, write_provider_project
@@ -35,20 +35,6 @@ def flaky_project(root: Path, plugins: Path, count: Path, *, times: int, message
     return write_provider_project(root, "flaky", "flaky", resources, plugins=plugins)
 
 
-def deploy(engine: Engine, env: dict[str, str], root: Path, log: io.StringIO) -> RunReport:
-    return run(
-        root,
-        "local",
-        RunOptions(
-            operation=Operation.DEPLOY, retry=POLICY, handle_signals=False, report_path=root / "deploy.json"
-        ),
-        Selection(),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(log),
-    )
-
-
 def test_a_transient_provider_error_is_retried_with_growing_jittered_capped_delays_and_ends_done(
     engine: Engine, engine_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -57,7 +43,10 @@ def test_a_transient_provider_error_is_retried_with_growing_jittered_capped_dela
     write_project(root, "after", "after", deps=["flaky"])
     log = io.StringIO()
 
-    report = deploy(engine, engine_env, root, log)
+    report_path = root / "deploy.json"
+    report = orchestrate(
+        engine, engine_env, root, Operation.DEPLOY, retry=POLICY, report_path=report_path, progress=log
+    )
     flaky = report.results["flaky"]
     assert flaky.status is Status.DONE, (flaky.reason, log.getvalue())
     assert flaky.attempts == 5 and count.read_text() == "4"
@@ -67,7 +56,7 @@ def test_a_transient_provider_error_is_retried_with_growing_jittered_capped_dela
     assert engine_log.count(f"creating flaky: {THROTTLED}") >= 4  # the engine's own words, each attempt
 
     # The delays, as the report records them: each within [ceiling/2, ceiling], the ceiling doubling to the cap.
-    written = {s["project"]: s for s in json.loads((root / "deploy.json").read_text())["stacks"]}
+    written = {s["project"]: s for s in json.loads(report_path.read_text())["stacks"]}
     delays = written["flaky"]["retry_delays"]
     print(f"retry delays: {delays}")
     assert delays == flaky.retry_delays and len(delays) == 4
@@ -90,7 +79,7 @@ def test_an_authentication_failure_through_the_engine_is_never_retried(
     flaky_project(root, tmp_path / "plugins", count, times=1, message=DENIED)
     write_project(root, "after", "after", deps=["flaky"])
 
-    report = deploy(engine, engine_env, root, io.StringIO())
+    report = orchestrate(engine, engine_env, root, Operation.DEPLOY, retry=POLICY)
     flaky = report.results["flaky"]
     assert flaky.status is Status.FAILED and flaky.error_kind == "auth", flaky.reason
     assert flaky.attempts == 1 and flaky.retry_delays == [] and count.read_text() == "1"

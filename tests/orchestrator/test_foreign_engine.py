@@ -3,56 +3,28 @@ the plan's edges checked against the StackReferences the engine resolved."""
 
 from __future__ import annotations
 
-import io
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from engine_helpers import engine_workspace, git, orchestrate
 from pulumi import automation as auto
 
 from appofapps.cli import main
 from appofapps.engine.backend import LOCAL_PASSPHRASE, backend_for
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator import Selection, plan, run
+from appofapps.orchestrator import plan
 from appofapps.orchestrator.checks.observed import compare, observed_edges
 from appofapps.orchestrator.checks.runtimes import RuntimeCheckError
-from appofapps.orchestrator.execution.options import Operation, RunOptions
-from appofapps.orchestrator.execution.progress import PlainProgress
-from appofapps.orchestrator.execution.report import RunReport
+from appofapps.orchestrator.execution.options import Operation
 
 from .estates import PROGRAM, write_project
 from .foreign_estates import foreign_python_repo
 from .test_preflight import sealed_salt
 
 pytestmark = pytest.mark.engine
-
-
-def orchestrate(
-    engine: Engine, env: dict[str, str], root: Path, environment: str, operation: Operation
-) -> RunReport:
-    return run(
-        root,
-        environment,
-        RunOptions(operation=operation, handle_signals=False),
-        Selection(),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(io.StringIO()),
-    )
-
-
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout
 
 
 def test_a_foreign_python_repository_deploys_through_the_runtime_it_was_given(
@@ -71,7 +43,7 @@ def test_a_foreign_python_repository_deploys_through_the_runtime_it_was_given(
     env.pop("PULUMI_PYTHON_CMD", None)
     monkeypatch.setenv("APPOFAPPS_CACHE", str(tmp_path / "cache"))
 
-    deployed = orchestrate(engine, env, root, "dev", Operation.DEPLOY)
+    deployed = orchestrate(engine, env, root, Operation.DEPLOY, environment="dev")
     assert deployed.ok, deployed.results
     notes = "\n".join(deployed.notes)
     assert f"infra-base: created {root}/infra/base/venv with uv from infra/base/requirements.txt" in notes
@@ -83,24 +55,20 @@ def test_a_foreign_python_repository_deploys_through_the_runtime_it_was_given(
     assert git(root, "status", "--porcelain") == ""
     assert (root / "infra/base/venv/bin/python").exists()
 
-    workspace = auto.LocalWorkspace(
-        work_dir=str(root / "infra/app"),
-        env_vars=env,
-        pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir.parent)),
-    )
+    workspace = engine_workspace(engine, env, root / "infra/app")
     outputs = auto.Stack.select("organization/infra-app/dev", workspace).outputs()
     assert outputs["baseRegion"].value == "eu-west-1"  # the config-held reference resolved to infra-base
 
-    again = orchestrate(engine, env, root, "dev", Operation.PREVIEW)
+    again = orchestrate(engine, env, root, Operation.PREVIEW, environment="dev")
     assert again.ok and all(
         not r.changes.get("create") and not r.changes.get("update") for r in again.results.values()
     )
     assert "infra-app: runs on " in "\n".join(again.notes) and "(cached, built with uv" in "\n".join(
         again.notes
     )
-    refreshed = orchestrate(engine, env, root, "dev", Operation.REFRESH)
+    refreshed = orchestrate(engine, env, root, Operation.REFRESH, environment="dev")
     assert refreshed.ok and all(not r.drift for r in refreshed.results.values())
-    destroyed = orchestrate(engine, env, root, "dev", Operation.DESTROY)
+    destroyed = orchestrate(engine, env, root, Operation.DESTROY, environment="dev")
     assert destroyed.ok
     assert not list(
         (Path(engine_env["PULUMI_BACKEND_URL"].removeprefix("file://")) / ".pulumi/stacks").rglob("*.json")
@@ -123,7 +91,7 @@ def test_a_project_that_cannot_start_is_refused_before_any_lock(
     (web / "Pulumi.yaml").write_text("name: web\nruntime: nodejs\n")
     (web / "Pulumi.dev.yaml").write_text(yaml.safe_dump({"config": {"web:x": "1"}}))
     with pytest.raises(RuntimeCheckError) as caught:
-        orchestrate(engine, env, root, "dev", Operation.DEPLOY)
+        orchestrate(engine, env, root, Operation.DEPLOY, environment="dev")
     message = str(caught.value)
     assert "infra-app: infra/app/Pulumi.yaml names no virtualenv, python3" in message
     assert "cannot import pulumi, and there is no requirements.txt or pyproject.toml" in message
@@ -146,7 +114,7 @@ def test_observed_edges_that_disagree_with_the_plan_are_reported(
     # A name no static reader can follow: the declaration orders the project, the engine sees what it reads.
     computed = 'parts.append(pulumi.StackReference("/".join(reversed(["local", "net", "organization"]))).require_output("value"))'
     (app / "__main__.py").write_text(PROGRAM.format(name="app", references=computed), encoding="utf-8")
-    deployed = orchestrate(engine, engine_env, root, "local", Operation.DEPLOY)
+    deployed = orchestrate(engine, engine_env, root, Operation.DEPLOY)
     assert deployed.ok
     # New passphrase stacks: the engine salted their stack files, and the run says which and why.
     for name in ("app", "db", "net"):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from engine_helpers import CONSOLE, engine_workspace
 from pulumi import automation as auto
 
 from appofapps.engine.backend import LOCAL_PASSPHRASE
@@ -17,8 +17,6 @@ from .estates import chain
 
 pytestmark = pytest.mark.engine
 
-CONSOLE = Path(sys.executable).with_name("appofapps")
-
 
 def console(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -27,11 +25,7 @@ def console(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 
 def stack(engine: Engine, env: dict[str, str], project: Path, name: str) -> auto.Stack:
-    workspace = auto.LocalWorkspace(
-        work_dir=str(project),
-        env_vars=env,
-        pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir.parent)),
-    )
+    workspace = engine_workspace(engine, env, project)
     return auto.Stack.select(name, workspace)
 
 
@@ -49,11 +43,7 @@ def test_move_copies_every_stack_with_its_secrets_and_the_target_needs_no_change
         "PULUMI_BACKEND_URL": source.as_uri(),
         "PULUMI_CONFIG_PASSPHRASE": LOCAL_PASSPHRASE,
     }
-    workspace = auto.LocalWorkspace(
-        work_dir=str(root / "chain/a"),
-        env_vars=env,
-        pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir.parent)),
-    )
+    workspace = engine_workspace(engine, env, root / "chain/a")
     auto.Stack.create_or_select("organization/a/local", workspace).set_config(
         "token", auto.ConfigValue(value=canary, secret=True)
     )
@@ -102,11 +92,7 @@ def test_move_refuses_a_target_stack_that_differs_and_names_it(engine: Engine, t
     }
     assert console(env, "deploy", "--root", str(root), "--env", "local").returncode == 0
     # The target already holds an (empty) stack of that name: it must not be overwritten.
-    workspace = auto.LocalWorkspace(
-        work_dir=str(root / "chain/a"),
-        env_vars={**env, "PULUMI_BACKEND_URL": target.as_uri()},
-        pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir.parent)),
-    )
+    workspace = engine_workspace(engine, {**env, "PULUMI_BACKEND_URL": target.as_uri()}, root / "chain/a")
     auto.Stack.create("organization/a/local", workspace)
     refused = console(
         env, "move-state", "--yes", "--root", str(root), "--env", "local", "--to", target.as_uri()

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from engine_helpers import REPO_ROOT
 
 from appofapps import contracts
 from appofapps.cli import main
@@ -14,8 +15,6 @@ from appofapps.orchestrator import build_graph, discover
 from appofapps.orchestrator.checks.output_contracts import ContractReport, check
 
 from .estates import chain, write_project
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def static(root: Path, environment: str = "local") -> ContractReport:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from engine_helpers import CONSOLE
 
 from appofapps.engine.backend import backend_for, environment_env
 from appofapps.engine.bootstrap import Engine
@@ -19,8 +19,6 @@ from appofapps.orchestrator.state.locks import Holder, meta_dir
 from .estates import write_project
 
 pytestmark = pytest.mark.engine
-
-CONSOLE = Path(sys.executable).with_name("appofapps")
 
 
 def digest(directory: Path) -> dict[str, str]:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from engine_helpers import orchestrate
 from rich.console import Console
 
 from appofapps.contracts import NETWORKING
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator import Operation, Status
 from appofapps.orchestrator.execution.report import render_table
 from appofapps.stackrefs import PLACEHOLDER_NOTICE, PLACEHOLDER_STACKS_VARIABLE
 
@@ -60,22 +60,6 @@ def project(root: Path, name: str, program: str, **config: str) -> None:
     (path / "Pulumi.local.yaml").write_text(yaml.safe_dump({"config": values}), encoding="utf-8")
 
 
-def orchestrate(
-    engine: Engine, env: dict[str, str], root: Path, operation: Operation, *only: str
-) -> tuple[RunReport, str]:
-    stream = io.StringIO()
-    report = run(
-        root,
-        "local",
-        RunOptions(operation=operation, handle_signals=False, report_path=root.parent / f"{operation}.json"),
-        Selection(only=only),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(stream),
-    )
-    return report, stream.getvalue()
-
-
 def test_a_preview_runs_on_placeholders_a_deploy_never_does_and_only_read_outputs_make_stale(
     engine: Engine, engine_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -84,13 +68,17 @@ def test_a_preview_runs_on_placeholders_a_deploy_never_does_and_only_read_output
     project(root, "consumer", CONSUMER)
     network = f"organization/{NETWORKING.project}/local"
 
-    previewed, log = orchestrate(engine, engine_env, root, Operation.PREVIEW)
+    log = io.StringIO()
+    report_path = tmp_path / "preview.json"
+    previewed = orchestrate(
+        engine, engine_env, root, Operation.PREVIEW, progress=log, report_path=report_path
+    )
     consumer = previewed.results["consumer"]
-    assert consumer.status is Status.DONE, (consumer.reason, log)
+    assert consumer.status is Status.DONE, (consumer.reason, log.getvalue())
     assert consumer.changes.get("create") == 2
     assert consumer.placeholders == [network]
     assert previewed.results[NETWORKING.project].placeholders == []
-    stacks = {s["project"]: s for s in json.loads((tmp_path / "preview.json").read_text())["stacks"]}
+    stacks = {s["project"]: s for s in json.loads(report_path.read_text())["stacks"]}
     assert stacks["consumer"]["placeholders"] == [network]
     table = io.StringIO()
     Console(file=table, width=400).print(render_table(previewed))
@@ -99,26 +87,26 @@ def test_a_preview_runs_on_placeholders_a_deploy_never_does_and_only_read_output
 
     # Even with the variable leaked into the environment, a deploy reads the real (missing) upstream.
     leaked = {**engine_env, PLACEHOLDER_STACKS_VARIABLE: network}
-    deployed, log = orchestrate(engine, leaked, root, Operation.DEPLOY, "consumer")
+    deployed = orchestrate(engine, leaked, root, Operation.DEPLOY, "consumer", progress=log)
     consumer = deployed.results["consumer"]
-    assert consumer.status is Status.FAILED, log
+    assert consumer.status is Status.FAILED, log.getvalue()
     assert network in consumer.reason
     assert consumer.placeholders == []
     engine_log = Path(consumer.log).read_text(encoding="utf-8")
     assert PLACEHOLDER_NOTICE not in engine_log and "vpc-placeholder" not in engine_log
 
-    everything, log = orchestrate(engine, engine_env, root, Operation.DEPLOY)
-    assert everything.ok and everything.stale == [], log
+    everything = orchestrate(engine, engine_env, root, Operation.DEPLOY, progress=log)
+    assert everything.ok and everything.stale == [], log.getvalue()
     # The consumer reads vpc_id only: a new CIDR leaves it current, a new VPC id makes it stale.
     project(root, NETWORKING.project, PRODUCER, vpc="vpc-1", cidr="10.2.0.0/16")
-    unread, log = orchestrate(engine, engine_env, root, Operation.DEPLOY, NETWORKING.project)
-    assert unread.results[NETWORKING.project].status is Status.DONE and unread.stale == [], log
+    unread = orchestrate(engine, engine_env, root, Operation.DEPLOY, NETWORKING.project, progress=log)
+    assert unread.results[NETWORKING.project].status is Status.DONE and unread.stale == [], log.getvalue()
     project(root, NETWORKING.project, PRODUCER, vpc="vpc-2", cidr="10.2.0.0/16")
-    read, log = orchestrate(engine, engine_env, root, Operation.DEPLOY, NETWORKING.project)
+    read = orchestrate(engine, engine_env, root, Operation.DEPLOY, NETWORKING.project, progress=log)
     assert read.stale == [
         {
             "project": "consumer",
             "stack": "organization/consumer/local",
             "changed": {NETWORKING.project: ["vpc_id"]},
         }
-    ], log
+    ], log.getvalue()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from engine_helpers import REPO_ROOT
 
 from appofapps.credentials import StaticCredentialsRefused, refuse_static_keys_in_ci
 from appofapps.engine.passphrase import PassphraseError, PassphraseStack, check, read_passphrase
@@ -18,8 +19,6 @@ from appofapps.orchestrator.checks.preflight import PreflightError, preflight
 from appofapps.orchestrator.planning.discovery import discover
 
 from .estates import write_project
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def sealed_salt(phrase: str) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_helpers import git
 
 from appofapps.cli import main
 from appofapps.engine.backend import backend_for
@@ -91,12 +91,6 @@ def test_nothing_to_roll_back_to_says_why(entries: list[dict[str, Any]], message
         choose_target(entries, "web", "local")
 
 
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
 def test_to_takes_any_commit_and_refuses_what_is_not_one(tmp_path: Path) -> None:
     with pytest.raises(RollbackError, match="not a git checkout"):
         resolve_target(
@@ -107,31 +101,9 @@ def test_to_takes_any_commit_and_refuses_what_is_not_one(tmp_path: Path) -> None
             "HEAD",
         )
     git(tmp_path, "init", "-q")
-    git(
-        tmp_path,
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "commit",
-        "-q",
-        "--allow-empty",
-        "-m",
-        "one",
-    )
+    git(tmp_path, "commit", "-q", "--allow-empty", "-m", "one")
     first = git(tmp_path, "rev-parse", "HEAD")
-    git(
-        tmp_path,
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "commit",
-        "-q",
-        "--allow-empty",
-        "-m",
-        "two",
-    )
+    git(tmp_path, "commit", "-q", "--allow-empty", "-m", "two")
     target = resolve_target(
         tmp_path,
         backend_for(tmp_path, "local", {"PULUMI_BACKEND_URL": tmp_path.as_uri()}),
@@ -176,18 +148,7 @@ def test_the_command_refuses_with_exit_2_before_any_engine_or_worktree(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     git(tmp_path, "init", "-q")
-    git(
-        tmp_path,
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "commit",
-        "-q",
-        "--allow-empty",
-        "-m",
-        "one",
-    )
+    git(tmp_path, "commit", "-q", "--allow-empty", "-m", "one")
     assert main(["rollback", "--root", str(tmp_path), "--env", "local", "web"]) == 2
     error = capsys.readouterr().err
     assert "rollback of web in local: nothing ran" in error and "records no deploy of web" in error
@@ -203,7 +164,7 @@ def test_a_locked_environment_refuses_the_rollback_and_leaves_no_worktree(
     write_project(tmp_path, "svc/web", "web")
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", "-A")
-    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "one")
+    git(tmp_path, "commit", "-q", "-m", "one")
     backend = backend_for(tmp_path, "local", engine_env)
     with EnvironmentLock(tmp_path, backend, "local", "another deploy"), pytest.raises(LockHeld):
         rollback(tmp_path, "local", "web", to="HEAD", engine=engine, base_env=engine_env)

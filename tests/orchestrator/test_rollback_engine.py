@@ -7,18 +7,17 @@ Kubernetes objects through the estate's rendering provider (like the team apps),
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from engine_helpers import commit_all, engine_workspace, git, orchestrate, scratch_estate
 from pulumi import automation as auto
 
 from appofapps.engine.backend import backend_for
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
+from appofapps.orchestrator import Operation, RunOptions, Status
 from appofapps.orchestrator.cli.rollback import rollback
 from appofapps.orchestrator.execution.progress import PlainProgress
 from appofapps.orchestrator.state.audit import AuditTrail
@@ -66,24 +65,9 @@ if config.get_bool("extra"):
 )
 
 
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), "-c", "user.name=dev", "-c", "user.email=dev@example.com", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
-def commit(root: Path, message: str) -> str:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
-    return git(root, "rev-parse", "HEAD")
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "estate"
+    root = scratch_estate(tmp_path / "estate")
     web = root / "svc" / "web"
     web.mkdir(parents=True)
     (root / "pyproject.toml").write_text('[tool.appofapps.engine]\npulumi = "fixture"\n', encoding="utf-8")
@@ -91,7 +75,6 @@ def repo(tmp_path: Path) -> Path:
     (root / ".gitignore").write_text(
         ".venv\n.state/\n.rendered/\n.reports/\n__pycache__/\n", encoding="utf-8"
     )
-    (root / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
     runtime = {"name": "python", "options": {"virtualenv": "../../.venv"}}
     (web / "Pulumi.yaml").write_text(yaml.safe_dump({"name": "web", "runtime": runtime}), encoding="utf-8")
     (web / "__main__.py").write_text(WEB, encoding="utf-8")
@@ -101,27 +84,9 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def orchestrate(engine: Engine, env: dict[str, str], root: Path, operation: Operation) -> RunReport:
-    report = run(
-        root,
-        "local",
-        RunOptions(operation=operation, handle_signals=False),
-        Selection(),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(io.StringIO()),
-    )
-    assert report.ok, {name: r.reason for name, r in report.results.items()}
-    return report
-
-
 def outputs(engine: Engine, env: dict[str, str], root: Path) -> dict[str, Any]:
     """web's outputs: key -> value, or only the fact that it is secret."""
-    workspace = auto.LocalWorkspace(
-        work_dir=str(root / "svc" / "web"),
-        env_vars=env,
-        pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir.parent)),
-    )
+    workspace = engine_workspace(engine, env, root / "svc" / "web")
     found = auto.Stack.select("organization/web/local", workspace).outputs()
     return {key: "(secret)" if value.secret else value.value for key, value in found.items()}
 
@@ -138,15 +103,15 @@ def rendered(root: Path) -> dict[str, bytes]:
 def test_a_bad_change_is_rolled_back_to_the_outputs_and_manifests_of_the_good_one(
     engine: Engine, engine_env: dict[str, str], backend_dir: Path, repo: Path
 ) -> None:
-    good = commit(repo, "v1")
-    orchestrate(engine, engine_env, repo, Operation.DEPLOY)
+    good = commit_all(repo, "v1")
+    orchestrate(engine, engine_env, repo, Operation.DEPLOY, check=True, up_to_date_ok=True)
     good_outputs, good_manifests = outputs(engine, engine_env, repo), rendered(repo)
     assert good_outputs == {"value": "v1", "config_map": "web", "token": "(secret)"}
     assert list(good_manifests) == ["web/1-manifest/v1-configmap-default-web.yaml"]
 
     set_config(repo / "svc" / "web", "web", "local", {"message": "v2-broken", "extra": True})
-    bad = commit(repo, "v2: a bad change")
-    orchestrate(engine, engine_env, repo, Operation.DEPLOY)
+    bad = commit_all(repo, "v2: a bad change")
+    orchestrate(engine, engine_env, repo, Operation.DEPLOY, check=True, up_to_date_ok=True)
     assert outputs(engine, engine_env, repo)["extra"] == "v2-broken"
     assert len(rendered(repo)) == 2
     # Uncommitted edits in the estate's checkout play no part in a rollback.
@@ -190,6 +155,6 @@ def test_a_bad_change_is_rolled_back_to_the_outputs_and_manifests_of_the_good_on
     for path in [*reports, *(repo / ".reports" / "logs").rglob("*.log")]:
         assert SECRET not in path.read_text(encoding="utf-8"), path
 
-    orchestrate(engine, engine_env, repo, Operation.DESTROY)
+    orchestrate(engine, engine_env, repo, Operation.DESTROY, check=True, up_to_date_ok=True)
     assert not list((backend_dir / ".pulumi" / "stacks").glob("*/*.json")), "destroy left stacks behind"
     assert not rendered(repo), "destroy left rendered manifests behind"

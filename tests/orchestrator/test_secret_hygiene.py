@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from engine_helpers import CONSOLE, engine_workspace
 from pulumi import automation as auto
 
 from appofapps.engine.backend import backend_for
@@ -30,7 +31,6 @@ from .estates import set_config
 
 pytestmark = pytest.mark.engine
 
-CONSOLE = Path(sys.executable).with_name("appofapps")
 VAULT = '''"""Fixture project vault: a stack secret exported as a secret output, an app secret in a rendered Secret."""
 
 from pathlib import Path
@@ -107,11 +107,7 @@ def test_canary_secrets_appear_only_in_the_secret_the_user_asked_for(
     (project / "Pulumi.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
     (project / "__main__.py").write_text(VAULT, encoding="utf-8")
     set_config(project, "vault", "local", {"label": "vault"})
-    workspace = auto.LocalWorkspace(
-        work_dir=str(project),
-        env_vars=engine_env,
-        pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir.parent)),
-    )
+    workspace = engine_workspace(engine, engine_env, project)
     stack = auto.Stack.create_or_select("organization/vault/local", workspace)
     stack.set_config("token", auto.ConfigValue(value=config_canary, secret=True))
     stack.set_config("appToken", auto.ConfigValue(value=app_canary, secret=True))

@@ -10,15 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from engine_helpers import CONSOLE, commit_all, git, link_venv, scratch_estate
 
 from appofapps.cli import main
 from appofapps.engine.backend import LOCAL_PASSPHRASE, backend_for
@@ -29,23 +28,11 @@ from appofapps.orchestrator.state.audit import AuditTrail
 from appofapps.orchestrator.state.locks import LEASE_VARIABLE
 
 from .estates import chain, set_config, write_project
-from .fault_estates import CONSOLE, console, kill_tree, start_console, wait_for, write_slow_project
+from .fault_estates import console, kill_tree, start_console, wait_for, write_slow_project
 
 pytestmark = pytest.mark.engine
 
 ENV = "local"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-IGNORED = shutil.ignore_patterns("__pycache__")
-
-
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(root), "-c", "user.name=CI", "-c", "user.email=ci@example.com", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 def declare_backend(root: Path, url: str) -> None:
@@ -55,18 +42,6 @@ def declare_backend(root: Path, url: str) -> None:
     )
     (root / ".gitignore").write_text(".reports\n.rendered\n.venv\n", encoding="utf-8")
     link_venv(root)
-
-
-def link_venv(root: Path) -> None:
-    """The policy pack runs on the estate's `.venv` (its PulumiPolicy.yaml says so): this repository's."""
-    if not (root / ".venv").exists():
-        (root / ".venv").symlink_to(sys.prefix, target_is_directory=True)
-
-
-def commit_all(root: Path, message: str) -> str:
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", message)
-    return git(root, "rev-parse", "HEAD")
 
 
 @pytest.fixture
@@ -117,7 +92,7 @@ def test_two_runners_share_state_records_audit_and_history_through_the_bucket(
     with (a_root / "chain" / "a" / "__main__.py").open("a", encoding="utf-8") as program:
         program.write('pulumi.export("label", config.get("label"))\n')  # an output b reads (all of a's)
     # The estate's own policy pack, enforced on every deploy: its fingerprint must not depend on the checkout.
-    shutil.copytree(REPO_ROOT / "platform" / "policy", a_root / "platform" / "policy", ignore=IGNORED)
+    scratch_estate(a_root, "platform/policy")
     declare_backend(a_root, s3_bucket)
     git(a_root, "init", "-q")
     first_sha = commit_all(a_root, "estate")

@@ -3,41 +3,24 @@ consumer, and `appofapps status` shows the last deploy, staleness and drift from
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_helpers import CONSOLE, engine_workspace, git, orchestrate
 from pulumi import automation as auto
 
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, Status, run
-from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator import Operation, Status
 
 from .estates import set_config, write_project
 
 pytestmark = pytest.mark.engine
 
-CONSOLE = Path(sys.executable).with_name("appofapps")
 EXPORT_LABEL = '\npulumi.export("label", config.get("label"))\n'
-
-
-def orchestrate(
-    engine: Engine, env: dict[str, str], root: Path, operation: Operation, *only: str, cascade: bool = False
-) -> RunReport:
-    return run(
-        root,
-        "local",
-        RunOptions(operation=operation, handle_signals=False, cascade=cascade),
-        Selection(only=only),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(io.StringIO()),
-    )
 
 
 def status(env: dict[str, str], root: Path) -> dict[str, dict[str, Any]]:
@@ -51,16 +34,6 @@ def status(env: dict[str, str], root: Path) -> dict[str, dict[str, Any]]:
     return {row["project"]: row for row in json.loads(shown.stdout)["stacks"]}
 
 
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@invalid", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
-
-
 def test_a_changed_output_makes_its_consumer_stale_until_cascade_redeploys_it(
     engine: Engine, engine_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -69,11 +42,7 @@ def test_a_changed_output_makes_its_consumer_stale_until_cascade_redeploys_it(
         path = write_project(root, name, name, deps=deps)
         (path / "__main__.py").write_text((path / "__main__.py").read_text() + EXPORT_LABEL, encoding="utf-8")
     canary = "canary-" + os.urandom(8).hex()
-    workspace = auto.LocalWorkspace(
-        work_dir=str(root / "a"),
-        env_vars=engine_env,
-        pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir.parent)),
-    )
+    workspace = engine_workspace(engine, engine_env, root / "a")
     auto.Stack.create_or_select("organization/a/local", workspace).set_config(
         "token", auto.ConfigValue(value=canary, secret=True)
     )
