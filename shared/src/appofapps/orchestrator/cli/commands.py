@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +38,13 @@ from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.planning.graph import StackGraph
 from appofapps.orchestrator.planning.model import Estate, console_command
 from appofapps.orchestrator.state.audit import AuditTampered, AuditTrail, render_history
-from appofapps.orchestrator.state.locks import EnvironmentLock, LockHeld, current_command, lease_seconds
+from appofapps.orchestrator.state.locks import (
+    EnvironmentLock,
+    LockHeld,
+    current_command,
+    lease_seconds,
+    new_run_id,
+)
 from appofapps.orchestrator.state.recovery import remove_stack_lock, restore_backup, stack_locks
 from appofapps.stacknames import organization as default_organization
 from appofapps.stacknames import stack_name
@@ -215,7 +222,8 @@ def unlock_command(args: argparse.Namespace) -> int:
     backend = backend_for(root, args.env)
     if args.stack:
         return _unlock_stack(root, args)
-    lock = EnvironmentLock(root, backend, args.env, current_command())
+    # The workflow's unlock job releases its own run's lock: the run id comes from APPOFAPPS_RUN_ID.
+    lock = EnvironmentLock(root, backend, args.env, current_command(), run_id=new_run_id(os.environ))
     if args.force:
         holder = lock.read_holder()
         if holder is None:
@@ -268,8 +276,15 @@ def _unlock_stack(root: Path, args: argparse.Namespace) -> int:
 def lock_command(args: argparse.Namespace) -> int:
     """Take the environment lock for a workflow run whose jobs join it (``APPOFAPPS_RUN_ID``), and keep it."""
     root = args.root.resolve()
-    lease = args.lease or lease_seconds()
-    lock = EnvironmentLock(root, backend_for(root, args.env), args.env, current_command(), lease=lease)
+    lease = args.lease or lease_seconds(os.environ)
+    lock = EnvironmentLock(
+        root,
+        backend_for(root, args.env),
+        args.env,
+        current_command(),
+        run_id=new_run_id(os.environ),
+        lease=lease,
+    )
     try:
         lock.acquire()
     except LockHeld as error:

@@ -12,6 +12,7 @@ stacks already copied identically are skipped, and a target stack that differs i
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,13 @@ from appofapps.engine.store import AlreadyExists
 from appofapps.orchestrator.api import Selection, plan
 from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.planning.model import Project
-from appofapps.orchestrator.state.locks import LOCK_OBJECT, EnvironmentLock, current_command
+from appofapps.orchestrator.state.locks import (
+    LOCK_OBJECT,
+    EnvironmentLock,
+    current_command,
+    lease_seconds,
+    new_run_id,
+)
 from appofapps.orchestrator.state.recovery import checkpoint_token
 from appofapps.stacknames import stack_name
 
@@ -93,10 +100,15 @@ def move_state(
             secrets_provider=_secrets_provider(project, environment),
         )
 
+    run_id, lease = new_run_id(os.environ), lease_seconds(os.environ)
     # Both ends are locked: nobody deploys into the source while it is copied, or into the half-filled target.
     with (
-        EnvironmentLock(estate_root, source_backend, environment, current_command()),
-        EnvironmentLock(estate_root, target_backend, environment, current_command()),
+        EnvironmentLock(
+            estate_root, source_backend, environment, current_command(), run_id=run_id, lease=lease
+        ),
+        EnvironmentLock(
+            estate_root, target_backend, environment, current_command(), run_id=run_id, lease=lease
+        ),
     ):
         for name in [n for level in planned.levels() for n in level]:
             project = planned.estate.projects[name]

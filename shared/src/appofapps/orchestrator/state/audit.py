@@ -99,7 +99,7 @@ class AuditRun:
             actor=actor(root, env),
             git_sha=checkout.sha,
             dirty=checkout.dirty,
-            run_id=run_id or new_run_id(),
+            run_id=run_id or new_run_id(env),
         )
 
 

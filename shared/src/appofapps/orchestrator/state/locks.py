@@ -25,7 +25,7 @@ import socket
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -50,19 +50,21 @@ def meta_dir(root: Path, backend_url: str, environment: str) -> Path:
     return state_dir / META_DIRNAME / environment
 
 
-def lease_seconds(env: dict[str, str] | None = None) -> float:
-    raw = (os.environ if env is None else env).get(LEASE_VARIABLE)
+def lease_seconds(env: Mapping[str, str]) -> float:
+    """The lease a run's variables ask for (``APPOFAPPS_LOCK_LEASE_SECONDS``), else the default."""
+    raw = env.get(LEASE_VARIABLE)
     try:
         return max(1.0, float(raw)) if raw else DEFAULT_LEASE_SECONDS
     except ValueError:
         raise OrchestratorError(f"{LEASE_VARIABLE}={raw!r} is not a number of seconds") from None
 
 
-def new_run_id(env: dict[str, str] | None = None) -> str:
-    """This run's id: the CI workflow run's when given (its jobs share one lock), else a fresh one."""
-    given = (os.environ if env is None else env).get(RUN_ID_VARIABLE)
-    if given:
-        return given
+def new_run_id(env: Mapping[str, str]) -> str:
+    """This run's id: the CI workflow run's when its variables give one (its jobs share one lock), else fresh."""
+    return env.get(RUN_ID_VARIABLE) or fresh_run_id()
+
+
+def fresh_run_id() -> str:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{uuid.uuid4().hex[:8]}"
 
@@ -196,8 +198,9 @@ class EnvironmentLock:
         self.backend = backend
         self.store = backend.records()
         self.key = f"{backend.meta(environment)}/{LOCK_OBJECT}"
-        self.lease = lease if lease is not None else lease_seconds()
-        self.holder = Holder.me(backend.url, environment, command, run_id or new_run_id())
+        # The caller says which run this is and its lease (from the run's variables); none: a fresh run.
+        self.lease = lease if lease is not None else DEFAULT_LEASE_SECONDS
+        self.holder = Holder.me(backend.url, environment, command, run_id or fresh_run_id())
         self.take_over_stale = take_over_stale
         self.taken_over: Holder | None = None
         self.joined: Holder | None = None
