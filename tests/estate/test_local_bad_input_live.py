@@ -179,10 +179,12 @@ def test_api_server_killed_mid_deploy_fails_clearly_and_a_rerun_converges(
         assert not first.ok
         failed = {n: r.reason for n, r in first.results.items() if r.status is Status.FAILED}
         assert failed, outcome(first)
-        # The stack that was talking to the server says so, naming the resource and the lost connection
-        # (reset mid-request, then refused on each retry while the server stays down).
+        # The stack that was talking to the server says so, naming the resource and the lost connection: reset
+        # mid-request (then refused on each retry while the server stays down), or the Kubernetes provider
+        # itself crashing on it (pulumi-kubernetes 4.25.0 panics in Create when the server goes away).
         assert any(
-            "connection refused" in reason or "connection reset" in reason for reason in failed.values()
+            "connection refused" in reason or "connection reset" in reason or "exited prematurely" in reason
+            for reason in failed.values()
         ), outcome(first)
         assert all(
             r.status in (Status.FAILED, Status.SKIPPED, Status.DONE) for r in first.results.values()

@@ -83,3 +83,26 @@ def test_a_dropped_connection_is_transient_even_when_the_program_raised_after_it
     assert summarize(SERVER_GONE, limit=4).startswith("tenancy-payments-quota: resource ")
     # With no resource error, a traceback is the program's own failure, never retried.
     assert classify(PROGRAM_FAILED + "    Traceback (most recent call last):\n") is Failure.PROGRAM
+
+
+# The same kill, at another moment: the Kubernetes provider itself panicked on the lost server (4.25.0).
+PROVIDER_CRASHED = """\
+Diagnostics:
+  pulumi:pulumi:Stack (platform-cluster-local):
+    error: update failed
+
+    error: Detected that /root/.pulumi/plugins/resource-kubernetes-v4.25.0/pulumi-resource-kubernetes exited prematurely.
+           To assist with debugging we have dumped the STDOUT and STDERR streams of the plugin:
+    panic: runtime error: invalid memory address or nil pointer dereference
+    error: Program failed with an unhandled exception:
+
+  kubernetes:core/v1:ResourceQuota (tenancy-storefront-quota):
+    error: error reading from server: EOF
+"""
+
+
+def test_a_provider_that_crashed_is_named_before_the_resources_it_failed() -> None:
+    assert summarize(PROVIDER_CRASHED).splitlines() == [
+        "Detected that /root/.pulumi/plugins/resource-kubernetes-v4.25.0/pulumi-resource-kubernetes exited prematurely.",
+        "tenancy-storefront-quota: error reading from server: EOF",
+    ]

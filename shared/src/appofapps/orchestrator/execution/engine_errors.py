@@ -37,18 +37,31 @@ def _is_consequence(message: str) -> bool:
 
 def resource_errors(text: str) -> list[str]:
     """``<resource name>: <message>`` for each error line and ``* detail`` bullet under a resource."""
+    return _diagnostics(text)[1]
+
+
+def _diagnostics(text: str) -> tuple[list[str], list[str]]:
+    """(the stack's own errors that are causes, such as a provider that crashed; the resources' errors)."""
+    stack_level: list[str] = []
     found: list[str] = []
+    in_stack = False
     resource: str | None = None
     in_error = False
     for line in text.splitlines():
         header = _RESOURCE.match(line)
         if header:
-            resource = None if header["type"] == _STACK_TYPE else header["name"]
+            in_stack = header["type"] == _STACK_TYPE
+            resource = None if in_stack else header["name"]
             in_error = False
+            continue
+        stripped = line.strip()
+        if in_stack and stripped.lower().startswith("error:"):
+            message = stripped[len("error:") :].strip()
+            if message and not _is_consequence(message):
+                stack_level.append(message)
             continue
         if resource is None:
             continue
-        stripped = line.strip()
         at = stripped.lower().find("error:")
         if at >= 0:
             in_error = True
@@ -59,7 +72,7 @@ def resource_errors(text: str) -> list[str]:
             found.append(f"{resource}: {stripped[2:].strip()}")
         elif not stripped:
             in_error = False
-    return found
+    return stack_level, found
 
 
 def summarize(text: str, limit: int = ERROR_LINES) -> str:
@@ -68,9 +81,11 @@ def summarize(text: str, limit: int = ERROR_LINES) -> str:
     Resource lines repeat one cause per resource ("<type> <name> refreshing error: ..."); the message after
     ``error:`` is what differs, so that is what is kept. The full output is in the stack's log.
     """
-    messages = resource_errors(text)
-    if messages:
-        return "\n".join(list(dict.fromkeys(messages))[:limit])
+    stack_level, resources = _diagnostics(text)
+    if resources:
+        # A stack-level cause (a provider plugin that crashed) first: it explains the resources' errors.
+        return "\n".join(list(dict.fromkeys([*stack_level, *resources]))[:limit])
+    messages: list[str] = []
     for line in text.splitlines():
         at = line.lower().find("error:")
         if at >= 0:
