@@ -30,6 +30,9 @@ pytestmark = [pytest.mark.engine, pytest.mark.controlplane]
 
 # How long the stacks meant to fail wait for a rollout that cannot become ready.
 ROLLOUT_TIMEOUT = "40s"
+# A fixed app's rollout replaces a ReplicaSet that never got its pods, step by step; on a loaded machine that took
+# over local's default 2m once. A healthy rollout ends long before either bound, so a wide one costs nothing.
+HEALTHY_TIMEOUT = "6m"
 
 
 def deploy(
@@ -114,8 +117,8 @@ def test_bad_input_fails_its_stack_with_the_api_reason_and_a_fixed_rerun_converg
         #    it): its pods stay Pending, the rollout never becomes ready, and the stack fails at its timeout.
         for app in ("payments/api", "storefront/catalog"):
             (root / "apps" / app / "app.yaml").write_text(original[app])
-        set_config(root, "apps/payments/api", "payments-api:rolloutTimeout", "2m")
-        set_config(root, "apps/storefront/catalog", "storefront-catalog:rolloutTimeout", "2m")
+        set_config(root, "apps/payments/api", "payments-api:rolloutTimeout", HEALTHY_TIMEOUT)
+        set_config(root, "apps/storefront/catalog", "storefront-catalog:rolloutTimeout", HEALTHY_TIMEOUT)
         set_config(root, "apps/storefront/web", "storefront-web:rolloutTimeout", ROLLOUT_TIMEOUT)
         set_config(root, "platform/cluster", "platform-cluster:quotaCpu", "200")
         edit_manifest(root, "storefront/web", resources={"cpu": "40"})
@@ -130,7 +133,7 @@ def test_bad_input_fails_its_stack_with_the_api_reason_and_a_fixed_rerun_converg
 
         # 3. Fixed: the rerun converges, and a preview after it wants no change.
         (root / "apps/storefront/web/app.yaml").write_text(original["storefront/web"])
-        set_config(root, "apps/storefront/web", "storefront-web:rolloutTimeout", "2m")
+        set_config(root, "apps/storefront/web", "storefront-web:rolloutTimeout", HEALTHY_TIMEOUT)
         third = deploy(engine, env, root)
         assert third.ok, {n: r.reason for n, r in third.results.items() if r.reason}
         assert {r.status for r in third.results.values()} <= {Status.DONE, Status.UP_TO_DATE}, outcome(third)
