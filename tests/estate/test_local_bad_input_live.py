@@ -73,6 +73,8 @@ def outcome(report: RunReport) -> dict[str, str]:
     }
 
 
+# Four deploys of the whole estate on a live server, two of them waiting out a rollout bound.
+@pytest.mark.timeout(1500)
 def test_bad_input_fails_its_stack_with_the_api_reason_and_a_fixed_rerun_converges(
     engine: Engine, live_env: dict[str, str], estate_copy: Path, control_plane: ControlPlane
 ) -> None:
