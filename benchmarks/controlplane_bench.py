@@ -26,9 +26,9 @@ from pathlib import Path
 
 from appofapps.controlplane.build import ControlPlaneBinaries, ensure_binaries
 from appofapps.controlplane.lifecycle import DATA_DIR_VARIABLE, ControlPlane
+from appofapps.controlplane.target import LIVE, LOCAL_KUBERNETES_VARIABLE, RENDER
 from appofapps.engine.backend import LOCAL_PASSPHRASE
 from appofapps.engine.bootstrap import bootstrap
-from appofapps.k8s import LIVE, LOCAL_KUBERNETES_VARIABLE, RENDER
 from appofapps.orchestrator import Operation, RunOptions, Selection, run
 from appofapps.orchestrator.execution.progress import PlainProgress
 

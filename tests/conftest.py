@@ -3,6 +3,7 @@ the local control plane."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -19,8 +20,15 @@ from engine_helpers import scratch_estate
 
 from appofapps.controlplane.build import ControlPlaneBinaries, ensure_binaries
 from appofapps.controlplane.lifecycle import DATA_DIR_VARIABLE, ControlPlane
+from appofapps.controlplane.target import LIVE, LOCAL_KUBERNETES_VARIABLE, RENDER
 from appofapps.engine.backend import LOCAL_PASSPHRASE
 from appofapps.engine.bootstrap import Engine, bootstrap
+
+# `local` deploys to the live control plane by default. The suite renders to files unless a test asks for the
+# live server through `live_env` (tests/estate/*_live.py): most tests are about the orchestrator, not the
+# cluster, and one control plane serves the suite. Set here, before any engine or in-process program starts,
+# so a developer's own shell setting never changes what the suite runs.
+os.environ[LOCAL_KUBERNETES_VARIABLE] = RENDER
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -71,8 +79,6 @@ def estate_copy(tmp_path: Path) -> Path:
 @pytest.fixture
 def live_env(engine_env: dict[str, str], control_plane: ControlPlane) -> dict[str, str]:
     """Engine variables for `local` applied to this session's control plane (not rendered to files)."""
-    from appofapps.k8s import LIVE, LOCAL_KUBERNETES_VARIABLE  # loads the Kubernetes SDK: only when used
-
     return {**engine_env, LOCAL_KUBERNETES_VARIABLE: LIVE, DATA_DIR_VARIABLE: str(control_plane.directory)}
 
 

@@ -8,7 +8,7 @@ from appofapps import config, k8s, tags
 from appofapps.components.cluster import Cluster, ClusterArgs
 from appofapps.components.tenancy import Tenancy, TenancyArgs
 from appofapps.contracts import CLUSTER, NETWORKING, export
-from appofapps.controlplane.target import local_kubernetes
+from appofapps.controlplane.target import LIVE, local_kubernetes, local_mode
 from appofapps.engine.pins import repo_root
 from appofapps.manifest import load_estate
 from appofapps.stackrefs import Upstream, UpstreamError
@@ -58,7 +58,7 @@ if common.aws:
         "oidc_provider_arn": cluster.oidc_provider_arn,
         "oidc_issuer": cluster.oidc_issuer,
     }
-elif k8s.local_mode() == k8s.LIVE:
+elif local_mode() == LIVE:
     # The local control plane (or the user's named context): apps reach it through `kubeconfig`, as in staging.
     local = local_kubernetes(root)
     kubeconfig = pulumi.Output.secret(local.kubeconfig)

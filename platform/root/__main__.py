@@ -14,7 +14,7 @@ from appofapps import config, k8s
 from appofapps.argocd import application_crd
 from appofapps.components.gitops import AppOfApps, AppOfAppsArgs, ChildApplication
 from appofapps.contracts import ROOT, app_contract, export
-from appofapps.controlplane.target import local_kubernetes
+from appofapps.controlplane.target import LIVE, local_kubernetes, local_mode
 from appofapps.engine.pins import repo_root
 from appofapps.gitops import ARGOCD_NAMESPACE, CHILDREN_DIRNAME, ROOT_DIRNAME, manifests_path, sync_waves
 from appofapps.manifest import load_estate
@@ -45,7 +45,7 @@ export(ROOT, {"catalog": pulumi.Output.from_input(entries)})
 if not settings.aws:
     gitops = config.gitops()
     project, env = settings.project, settings.environment
-    if k8s.local_mode() == k8s.LIVE:
+    if local_mode() == LIVE:
         # The local API server validates every Application against the CRD built from Argo CD's published schema.
         live = k8s.cluster(f"{project}-k8s", pulumi.Output.secret(local_kubernetes(root).kubeconfig))
         definition = application_crd()

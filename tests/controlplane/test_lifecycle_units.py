@@ -13,9 +13,19 @@ import yaml
 
 from appofapps.cli import main
 from appofapps.controlplane.build import ControlPlanePins
-from appofapps.controlplane.lifecycle import ControlPlane
-from appofapps.controlplane.target import CONTEXT_VARIABLE, TargetError, external_cluster
+from appofapps.controlplane.lifecycle import DATA_DIR_VARIABLE, ControlPlane
+from appofapps.controlplane.target import (
+    CONTEXT_VARIABLE,
+    LIVE,
+    LOCAL_KUBERNETES_VARIABLE,
+    RENDER,
+    TargetError,
+    external_cluster,
+    local_mode,
+)
 from appofapps.engine.pins import PinError
+from appofapps.orchestrator.checks.local_cluster import ensure_local_cluster
+from appofapps.orchestrator.planning.errors import OrchestratorError
 
 
 @pytest.fixture
@@ -120,3 +130,32 @@ def test_the_staging_modules_follow_the_kubernetes_pin(tmp_path: Path) -> None:
     )
     pins = ControlPlanePins.load(tmp_path)
     assert (pins.kubernetes, pins.staging_version, pins.etcd) == ("1.34.2", "v0.34.2", ("3.4.23", "3.6.7"))
+
+
+def test_local_deploys_to_the_live_api_server_unless_told_to_render() -> None:
+    assert local_mode({}) == LIVE
+    assert local_mode({LOCAL_KUBERNETES_VARIABLE: " "}) == LIVE
+    assert local_mode({LOCAL_KUBERNETES_VARIABLE: RENDER}) == RENDER
+    with pytest.raises(ValueError, match=r"APPOFAPPS_LOCAL_KUBERNETES='Live': must be 'live'"):
+        local_mode({LOCAL_KUBERNETES_VARIABLE: "Live"})
+
+
+@pytest.mark.parametrize(
+    ("environment", "env"),
+    [
+        ("staging", {}),
+        ("local", {LOCAL_KUBERNETES_VARIABLE: RENDER}),
+        ("local", {CONTEXT_VARIABLE: "kind-dev"}),
+    ],
+    ids=["another-environment", "rendered", "the-users-own-cluster"],
+)
+def test_no_control_plane_is_started_where_none_is_deployed_to(
+    tmp_path: Path, environment: str, env: dict[str, str]
+) -> None:
+    assert ensure_local_cluster(tmp_path, environment, {DATA_DIR_VARIABLE: str(tmp_path), **env}) is None
+    assert list(tmp_path.iterdir()) == [], "nothing built or written"
+
+
+def test_a_mistyped_mode_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    with pytest.raises(OrchestratorError, match=r"APPOFAPPS_LOCAL_KUBERNETES='rendr': must be 'live'"):
+        ensure_local_cluster(tmp_path, "local", {LOCAL_KUBERNETES_VARIABLE: "rendr"})

@@ -2,7 +2,8 @@
 
 Deploy from clean (rollouts awaited, Ready through KWOK), a second preview changes nothing, refresh finds no
 drift; a Deployment edited and a NetworkPolicy deleted behind Pulumi's back are reported by refresh and shown by
-status, and the next deploy repairs both; destroy leaves no namespace of ours and no Application.
+status, and the next deploy repairs both without taking `replicas` back from the autoscaler; destroy leaves no
+namespace of ours and no Application.
 """
 
 from __future__ import annotations
@@ -82,8 +83,16 @@ def test_local_estate_live_deploys_ready_repairs_drift_and_destroys_clean(
     refreshed = orchestrate(engine, live_env, estate_copy, Operation.REFRESH, check=True)
     assert {n: r.reason for n, r in refreshed.results.items() if r.reason} == {}, "no drift, nothing left out"
 
-    # Drift behind Pulumi's back, through the API: a Deployment edited, a team's default-deny deleted.
+    # The autoscaler scales an app through the scale subresource, as an HPA does under load.
     deployment_path = "/apis/apps/v1/namespaces/payments/deployments/api"
+    scaled = api.get(deployment_path)["spec"]["replicas"] + 2
+    api.send(
+        "PATCH",
+        f"{deployment_path}/scale?fieldManager=autoscaler-under-load",
+        {"spec": {"replicas": scaled}},
+        content_type="application/merge-patch+json",
+    )
+    # Drift behind Pulumi's back, through the API: a Deployment edited, a team's default-deny deleted.
     declared_image = api.get(deployment_path)["spec"]["template"]["spec"]["containers"][0]["image"]
     api.send(
         "PATCH",
@@ -121,6 +130,8 @@ def test_local_estate_live_deploys_ready_repairs_drift_and_destroys_clean(
     }
     repaired = api.get(deployment_path)["spec"]["template"]["spec"]["containers"][0]["image"]
     assert repaired == declared_image, "the deploy did not repair the edited Deployment"
+    # The deploy that updated the Deployment left `replicas` to the autoscaler that owns it.
+    assert api.get(deployment_path)["spec"]["replicas"] == scaled, "the deploy scaled the app back down"
     assert api.exists("/apis/networking.k8s.io/v1/namespaces/storefront/networkpolicies/default-deny")
 
     orchestrate(engine, live_env, estate_copy, Operation.DESTROY, check=True)

@@ -16,6 +16,7 @@ from appofapps.orchestrator.cli.rollback import (
     RollbackError,
     Target,
     choose_target,
+    link_estate_files,
     resolve_target,
     rollback,
 )
@@ -170,3 +171,15 @@ def test_a_locked_environment_refuses_the_rollback_and_leaves_no_worktree(
         rollback(tmp_path, "local", "web", to="HEAD", engine=engine, base_env=engine_env)
     assert git(tmp_path, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert not list(tmp_path.glob(".rendered/**/*.yaml")), "nothing was rendered"
+
+
+def test_the_checkout_reaches_the_estates_control_plane_and_shares_its_files(tmp_path: Path) -> None:
+    estate, checkout = tmp_path / "estate", tmp_path / "checkout"
+    (estate / ".cluster").mkdir(parents=True)
+    (estate / ".cluster" / "kubeconfig").write_text("apiVersion: v1\n", encoding="utf-8")
+    checkout.mkdir()
+    link_estate_files(estate, checkout)
+    # A live `local` rollback deploys to the API server the estate's kubeconfig names, not to a new one.
+    assert (checkout / ".cluster" / "kubeconfig").read_text(encoding="utf-8") == "apiVersion: v1\n"
+    assert (checkout / ".rendered").resolve() == (estate / ".rendered").resolve()
+    assert (checkout / ".reports").resolve() == (estate / ".reports").resolve()

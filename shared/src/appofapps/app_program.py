@@ -15,6 +15,7 @@ import pulumi
 from appofapps import config, k8s, tags
 from appofapps.components.app import App, AppArgs, AwsIdentity
 from appofapps.contracts import CLUSTER, app_contract, export
+from appofapps.controlplane.target import LIVE, local_mode
 from appofapps.engine.pins import repo_root
 from appofapps.layout import APP_MANIFEST as MANIFEST_NAME
 from appofapps.manifest import ManifestError, load_estate
@@ -67,7 +68,7 @@ def run(project_dir: Path) -> App:
         # `local`: the local API server through the same path as staging, or manifests rendered to files.
         kube = (
             k8s.cluster(f"{manifest.project}-k8s", cluster.require("kubeconfig"))
-            if k8s.local_mode() == k8s.LIVE
+            if local_mode() == LIVE
             else k8s.rendering(f"{manifest.project}-k8s", settings.environment, manifest.project, root)
         )
         identity = None

@@ -2,11 +2,12 @@
 
 In `local` (no cloud) Kubernetes objects go one of two ways, chosen by ``APPOFAPPS_LOCAL_KUBERNETES``:
 
-- ``render`` (the default for now): rendered by ``renderYamlToDirectory`` into
-  ``<estate root>/.rendered/<env>/<project>/`` (git-ignored), exactly the manifests a cluster would get, for a
-  GitOps repository. Objects are annotated ``pulumi.com/skipAwait`` there, since nothing runs to wait for.
-- ``live``: applied through :func:`cluster`, the same path as staging, to the local control plane
-  (``nox -s cluster-up``) or to the context ``APPOFAPPS_KUBE_CONTEXT`` names; rollouts are awaited.
+- ``live`` (the default): applied through :func:`cluster`, the same path as staging, to the local control plane
+  (``nox -s cluster-up``, started on demand by the `local` sessions) or to the context ``APPOFAPPS_KUBE_CONTEXT``
+  names; rollouts are awaited and the API server validates every object.
+- ``render``: rendered by ``renderYamlToDirectory`` into ``<estate root>/.rendered/<env>/<project>/``
+  (git-ignored), exactly the manifests a cluster would get, for a GitOps repository. Objects are annotated
+  ``pulumi.com/skipAwait`` there, since nothing runs to wait for.
 
 A rendering provider is given its directory relative to the program's directory (where the engine starts the
 provider too): the path is stored in the stack's state, and an absolute one would make every clone of the
@@ -29,19 +30,6 @@ from appofapps.layout import RENDERED_DIR
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 # The estate owns its objects: a deploy takes back a field someone changed by hand (server-side apply conflict).
 FORCE_APPLY = {"pulumi.com/patchForce": "true"}
-LOCAL_KUBERNETES_VARIABLE = "APPOFAPPS_LOCAL_KUBERNETES"
-RENDER, LIVE = "render", "live"
-
-
-def local_mode() -> str:
-    """How `local` delivers Kubernetes objects: ``render`` (to files) or ``live`` (to an API server)."""
-    value = os.environ.get(LOCAL_KUBERNETES_VARIABLE, "").strip() or RENDER
-    if value not in (RENDER, LIVE):
-        raise ValueError(
-            f"{LOCAL_KUBERNETES_VARIABLE}={value!r}: must be {RENDER!r} (manifests written to .rendered/) "
-            f"or {LIVE!r} (applied to the local API server)"
-        )
-    return value
 
 
 @dataclass(frozen=True)

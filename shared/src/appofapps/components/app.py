@@ -26,6 +26,8 @@ APP_LABEL = "appofapps.io/app"
 SERVICE_PORT = 80
 RUN_AS = 10001
 TARGET_CPU_PERCENT = 70
+# The field the HorizontalPodAutoscaler sets through the scale subresource once a Deployment exists.
+HPA_OWNED = "spec.replicas"
 
 
 @dataclass
@@ -219,6 +221,8 @@ class App(pulumi.ComponentResource):
             ),
             # A rollout that never becomes ready fails the stack within the environment's bound, with the
             # API's reason (quota refused, unschedulable), instead of the engine's default of ten minutes.
+            # On a live cluster the HPA below owns `replicas` once the Deployment exists: the force-apply
+            # would otherwise take it back on every deploy and scale a busy app down to its minimum.
             opts=pulumi.ResourceOptions.merge(
                 kube.opts(self),
                 pulumi.ResourceOptions(
@@ -226,7 +230,8 @@ class App(pulumi.ComponentResource):
                         create=args.rollout_timeout, update=args.rollout_timeout
                     )
                     if args.rollout_timeout
-                    else None
+                    else None,
+                    ignore_changes=[HPA_OWNED] if kube.rendered_to is None else None,
                 ),
             ),
         )

@@ -19,7 +19,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,8 +54,9 @@ def _stderr(message: str) -> None:
     print(f"cluster: {message}", file=sys.stderr, flush=True)
 
 
-def data_dir(root: Path | None = None) -> Path:
-    override = os.environ.get(DATA_DIR_VARIABLE)
+def data_dir(root: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The control plane's directory: ``APPOFAPPS_CLUSTER_DIR`` (from ``env``, else this process), else ``.cluster``."""
+    override = (os.environ if env is None else env).get(DATA_DIR_VARIABLE)
     if override:
         return Path(override).resolve()
     return (root or repo_root(Path.cwd())) / DATA_DIRNAME

@@ -1,5 +1,8 @@
 """Which Kubernetes API server `local` talks to: the estate's own control plane, or a cluster the user named.
 
+``APPOFAPPS_LOCAL_KUBERNETES`` chooses whether `local` talks to one at all: ``live`` (the default) or ``render``
+(manifests written to files; see :mod:`appofapps.k8s`).
+
 ``APPOFAPPS_KUBE_CONTEXT=<context>`` (with ``KUBECONFIG``, default ``~/.kube/config``) points `local` at a
 cluster the user already runs (kind, k3d, minikube); then nothing is built or started.
 """
@@ -7,12 +10,26 @@ cluster the user already runs (kind, k3d, minikube); then nothing is built or st
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 CONTEXT_VARIABLE = "APPOFAPPS_KUBE_CONTEXT"
+LOCAL_KUBERNETES_VARIABLE = "APPOFAPPS_LOCAL_KUBERNETES"
+RENDER, LIVE = "render", "live"
+
+
+def local_mode(env: Mapping[str, str] | None = None) -> str:
+    """How `local` delivers Kubernetes objects: ``live`` (to an API server, the default) or ``render`` (to files)."""
+    value = (os.environ if env is None else env).get(LOCAL_KUBERNETES_VARIABLE, "").strip() or LIVE
+    if value not in (RENDER, LIVE):
+        raise ValueError(
+            f"{LOCAL_KUBERNETES_VARIABLE}={value!r}: must be {LIVE!r} (applied to the local API server, the "
+            f"default) or {RENDER!r} (manifests written to .rendered/)"
+        )
+    return value
 
 
 class TargetError(RuntimeError):

@@ -210,6 +210,10 @@ def prepare(
     if backend.state_dir is not None:
         check_writable(backend.state_dir)
     check_cloud_access(backend, planned.estate, planned.graph, engine_env)
+    # `local` on the live API server: its control plane runs (started, and built the first time, if not).
+    from appofapps.orchestrator.checks.local_cluster import ensure_local_cluster  # loads the PKI code
+
+    ensure_local_cluster(planned.estate.root, environment, engine_env)
     env = environment_env(planned.estate.root, environment, engine_env, backend)
     if options.operation in (Operation.DEPLOY, Operation.PREVIEW):
         # Before any engine runs: a stack missing config, or reading a key its producer lacks, would fail

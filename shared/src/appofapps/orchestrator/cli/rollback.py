@@ -27,6 +27,7 @@ from typing import Any
 from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 
+from appofapps.controlplane.lifecycle import DATA_DIRNAME as CLUSTER_DIRNAME
 from appofapps.engine.backend import Backend, backend_for
 from appofapps.engine.bootstrap import Engine, bootstrap
 from appofapps.layout import RENDERED_DIR, REPORTS_DIR
@@ -190,11 +191,12 @@ def worktree_at(root: Path, sha: str) -> Iterator[Path]:
 
 
 def link_estate_files(estate: Path, checkout: Path) -> None:
-    """Give the checkout the estate's virtualenv, reports (logs land there) and rendered directory: manifests
-    land in the estate's files, through the same relative path a deploy from the estate itself records."""
+    """Give the checkout the estate's virtualenv, reports (logs land there), rendered directory and local control
+    plane: manifests land in the estate's files, through the same relative path a deploy from the estate itself
+    records, and a live `local` deploys to the API server the estate's kubeconfig names."""
     for name in (REPORTS_DIR, RENDERED_DIR):
         (estate / name).mkdir(parents=True, exist_ok=True)
-    for name in (VENV_DIRNAME, REPORTS_DIR, RENDERED_DIR):
+    for name in (VENV_DIRNAME, REPORTS_DIR, RENDERED_DIR, CLUSTER_DIRNAME):
         link = checkout / name
         if (estate / name).exists() and not link.exists():
             link.symlink_to(estate / name, target_is_directory=True)

@@ -175,7 +175,9 @@ class StackOperation:
         result.error_kind = str(failure)
         result.reason = summarize(text)
         # Why a rollout never became ready, from the API server (asked only when the engine says it gave up).
-        result.reason = "\n".join([result.reason, *explain(text, self.ctx.engine_env(), self.ctx.root)])
+        result.reason = "\n".join(
+            [result.reason, *explain(text, self.ctx.environment, self.ctx.engine_env(), self.ctx.root)]
+        )
         blocked = sum(1 for v in result.policy_violations if v.mandatory)
         if blocked:
             result.error_kind = str(Failure.POLICY)

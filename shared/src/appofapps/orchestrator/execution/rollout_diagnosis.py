@@ -53,20 +53,23 @@ def _warnings(api: Any, namespace: str, name: str) -> list[str]:
     return [f"{reason}: {message}" for reason, message in newest.items()][-EVENTS_KEPT:]
 
 
-def explain(text: str, env: Mapping[str, str], root: Path) -> list[str]:
+def explain(text: str, environment: str, env: Mapping[str, str], root: Path) -> list[str]:
     """Lines naming each Deployment the engine gave up on and the API server's reason; [] when not asked."""
-    from appofapps.controlplane.lifecycle import DATA_DIR_VARIABLE, DATA_DIRNAME, ControlPlane
-    from appofapps.controlplane.target import CONTEXT_VARIABLE
-    from appofapps.k8s import LIVE, LOCAL_KUBERNETES_VARIABLE
+    from appofapps.controlplane.lifecycle import ControlPlane, data_dir
+    from appofapps.controlplane.target import CONTEXT_VARIABLE, LIVE, local_mode
+    from appofapps.engine.backend import LOCAL_ENVIRONMENT
 
-    if env.get(LOCAL_KUBERNETES_VARIABLE) != LIVE or env.get(CONTEXT_VARIABLE):
+    try:
+        ours = environment == LOCAL_ENVIRONMENT and local_mode(env) == LIVE and not env.get(CONTEXT_VARIABLE)
+    except ValueError:  # a mistyped mode: the program's own error already says so
+        return []
+    if not ours:
         return []
     targets = _not_ready(text)
     if not targets:
         return []
-    directory = Path(env[DATA_DIR_VARIABLE]) if env.get(DATA_DIR_VARIABLE) else root / DATA_DIRNAME
     try:
-        api = ControlPlane(directory).api()
+        api = ControlPlane(data_dir(root, env)).api()
         lines = []
         for namespace, name in targets:
             namespaces = [namespace] if namespace else _namespaces_holding(api, name)

@@ -1,0 +1,48 @@
+"""`local` on the live API server: the estate's own control plane answers before any lock or engine.
+
+When it does not run, it is started here (and built the first time, with the bootstrap's progress lines), so
+``appofapps deploy --env local`` works as pasted, with or without the nox sessions that start it too. Nothing
+starts for `render`, for a cluster the user named (``APPOFAPPS_KUBE_CONTEXT``) or for another environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from appofapps.controlplane.build import ensure_binaries
+from appofapps.controlplane.lifecycle import ControlPlane, ControlPlaneError, data_dir
+from appofapps.controlplane.target import (
+    CONTEXT_VARIABLE,
+    LIVE,
+    LOCAL_KUBERNETES_VARIABLE,
+    RENDER,
+    local_mode,
+)
+from appofapps.engine.backend import LOCAL_ENVIRONMENT
+from appofapps.engine.bootstrap import BootstrapError
+from appofapps.engine.pins import PinError
+from appofapps.orchestrator.planning.errors import OrchestratorError
+
+
+def ensure_local_cluster(root: Path, environment: str, env: Mapping[str, str]) -> ControlPlane | None:
+    """The running control plane `local` deploys to, started when it is down; None when none is needed."""
+    if environment != LOCAL_ENVIRONMENT or env.get(CONTEXT_VARIABLE, "").strip():
+        return None
+    try:
+        if local_mode(env) != LIVE:
+            return None
+    except ValueError as error:
+        raise OrchestratorError(f"{error}; fix or unset it") from None
+    plane = ControlPlane(data_dir(root, env))
+    if plane.status().running:
+        return plane
+    try:
+        ControlPlane(plane.directory, ensure_binaries()).start()
+    except (BootstrapError, PinError, ControlPlaneError) as error:
+        raise OrchestratorError(
+            f"`local` deploys to the local control plane in {plane.directory}, which did not start: {error}\n"
+            f"Fix that and run again, or render the manifests to files instead, with no control plane: "
+            f"{LOCAL_KUBERNETES_VARIABLE}={RENDER} python3 -m nox -s deploy-local"
+        ) from None
+    return plane
