@@ -71,3 +71,12 @@ def test_running_plan_imports_no_heavy_module() -> None:
     code, _, loaded = done.stdout.strip().partition(" ")
     assert code == "0", done.stderr
     assert loaded == "", f"imported by `appofapps plan`: {loaded}"
+
+
+def test_completion_offers_exactly_the_shells_shtab_supports() -> None:
+    """The parser names the shells itself, so building it does not import shtab: the list must not drift."""
+    import shtab
+
+    from appofapps.cli import SHELLS
+
+    assert list(SHELLS) == list(shtab.SUPPORTED_SHELLS)

@@ -304,7 +304,7 @@ class _CodeScan(ast.NodeVisitor):
         for each in node.targets:
             self.names.bind(each, node.value)
         target = self._targets.get(node.value)
-        for name in map(ast.unparse, node.targets):
+        for name in map(_source, node.targets):
             if target is None:
                 self._bindings.pop(name, None)
             else:
@@ -318,7 +318,7 @@ class _CodeScan(ast.NodeVisitor):
         target = (
             self._targets.get(receiver)
             if isinstance(receiver, ast.Call)
-            else self._bindings.get(ast.unparse(receiver))
+            else self._bindings.get(_source(receiver))
         )
         if target is None or node.func.attr not in OUTPUT_READERS[target[0]]:
             return
@@ -340,6 +340,11 @@ class _CodeScan(ast.NodeVisitor):
             self.export_contracts.add(str(_call_name(arg.func)))
         else:
             self.export_computed.append(f"{where} export({ast.unparse(arg)}, ...)")
+
+
+def _source(node: ast.expr) -> str:
+    """``ast.unparse(node)``, without its cost for a plain name (most assignment targets and receivers)."""
+    return node.id if isinstance(node, ast.Name) else ast.unparse(node)
 
 
 def _scan_file(path: Path, rel: str, contracts: dict[str, str]) -> tuple[_CodeScan, ast.Module]:
