@@ -270,7 +270,7 @@ def startup(base: Path, results: dict[str, float]) -> None:
     cached["PYTHONPYCACHEPREFIX"] = str(base / "pycache")  # the repository's tree stays untouched
     cli_plan_seconds(cached)  # fills the cache
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        how = "no bytecode written (PYTHONDONTWRITEBYTECODE set): imports compile"
+        how = "imports compiled (PYTHONDONTWRITEBYTECODE set)"
     else:
         how = "this environment's bytecode cache"
     results["startup"] = measure(how, 5, lambda: cli_plan_seconds(as_is))
