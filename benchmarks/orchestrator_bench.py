@@ -1,15 +1,23 @@
 """Benchmark the orchestrator side by side with what it replaces, in one run, and print ratios.
 
 1. Overhead: a deploy of a one-stack estate through the orchestrator versus a raw `pulumi up` of the same stack.
-2. Parallelism: N independent stacks with P workers versus a sequential loop of raw `pulumi up`, and versus the
-   lower bound max(longest stack, total work / P) computed from the sequential timings.
-3. Planning: discovery and ordering of a generated 500-project estate (no engine), versus one raw `pulumi up`.
+2. Parallelism: N independent stacks with P workers versus a sequential loop of raw `pulumi up`, and versus two
+   lower bounds computed from the sequential timings: the latency bound max(longest stack, total wall / P) and
+   the CPU bound (total CPU time / os.cpu_count(): CPU work cannot run more than that many at a time). The larger
+   one applies, and the orchestrator is measured against it.
+3. Planning: discovery and ordering of a generated 500-project estate (no engine), against its 0.4 s target.
 4. Policy: the one-stack deploy of (1) with the estate's policy pack (platform/policy) versus without it.
 5. State backend: the same chain of stacks on an S3 bucket (moto's server on 127.0.0.1) versus a directory:
    a forced deploy, and a no-op rerun (every stack up to date), whose engine starts are counted.
+6. Start-up: `appofapps plan --root <this repository> --env local` as a subprocess (median of 5), against its
+   0.3 s target, with the interpreter's bytecode cache as this environment has it and with a warm one.
+7. No-op redeploy: a generated 20-stack estate, every stack up to date (no engine start), versus a sequential
+   loop of raw `pulumi up` over the same 20 unchanged stacks; target at least 20x.
 
-Usage: python benchmarks/orchestrator_bench.py [--stacks 6] [--workers 3] [--projects 500] [--repeat 3]
-Fixture stacks are tiny (one component, StackReference reads); each run uses its own temporary file backend.
+Usage: python benchmarks/orchestrator_bench.py [--only overhead,parallel,plan,backend,startup,noop]
+       [--stacks 6] [--workers 3] [--projects 500] [--noop-stacks 20] [--repeat 3]
+Sections run in the order above; --only runs some of them (default: all). Fixture stacks are tiny (one
+component, StackReference reads); each run uses its own temporary file backend.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import contextlib
 import io
 import os
 import random
+import resource
 import socket
 import statistics
 import subprocess
@@ -78,9 +87,17 @@ def environment(engine: Engine, state: Path) -> dict[str, str]:
     return env
 
 
-def raw_up(engine: Engine, env: dict[str, str], project: Path) -> float:
-    """Seconds for `pulumi stack select --create` + `pulumi up` of one stack, as a shell loop runs them."""
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes so far, theirs included."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def raw_up(engine: Engine, env: dict[str, str], project: Path, cpu: list[float] | None = None) -> float:
+    """Seconds for `pulumi stack select --create` + `pulumi up` of one stack, as a shell loop runs them; the CPU
+    seconds they used (the CLI, its language host and the program) are appended to ``cpu``."""
     stack = f"organization/{project.name}/bench"
+    cpu_before = children_cpu()
     started = time.perf_counter()
     for args in (
         ["stack", "select", "--create", stack],
@@ -93,7 +110,10 @@ def raw_up(engine: Engine, env: dict[str, str], project: Path) -> float:
             check=True,
             capture_output=True,
         )
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    if cpu is not None:
+        cpu.append(children_cpu() - cpu_before)
+    return elapsed
 
 
 POLICY_PACK = Path(__file__).resolve().parents[1] / "platform" / "policy"
@@ -206,129 +226,301 @@ def generate_estate(root: Path, projects: int, *, seed: int = 7) -> None:
         names.append(name)
 
 
+REPO = Path(__file__).resolve().parents[1]
+SECTIONS = ("overhead", "parallel", "plan", "backend", "startup", "noop")
+STARTUP_TARGET = 0.3
+"""Seconds: `appofapps plan --root . --env local`, from the shell to its exit."""
+PLAN_TARGET = 0.4
+"""Seconds: a plan of the generated 500-project estate."""
+NOOP_TARGET = 20.0
+"""How many times faster than a loop of raw `pulumi up` a no-op redeploy must be."""
+
+
+def verdict(ok: bool) -> str:
+    return "meets the target" if ok else "MISSES the target"
+
+
+def sections(text: str) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"sections are {', '.join(SECTIONS)} (not {', '.join(unknown)})")
+    return chosen
+
+
+def cli_plan_seconds(env: dict[str, str]) -> float:
+    """Wall seconds of `appofapps plan --root <repository> --env local` as a subprocess."""
+    command = [
+        str(Path(sys.executable).with_name("appofapps")),
+        "plan",
+        "--root",
+        str(REPO),
+        "--env",
+        "local",
+    ]
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def startup(base: Path, results: dict[str, float]) -> None:
+    print("6. `appofapps plan --root . --env local` start-up: the CLI as a subprocess, from exec to exit")
+    as_is = dict(os.environ)
+    cached = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cached["PYTHONPYCACHEPREFIX"] = str(base / "pycache")  # the repository's tree stays untouched
+    cli_plan_seconds(cached)  # fills the cache
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        how = "imports compiled (PYTHONDONTWRITEBYTECODE set)"
+    else:
+        how = "this environment's bytecode cache"
+    results["startup"] = measure(how, 5, lambda: cli_plan_seconds(as_is))
+    results["startup_cached"] = measure(
+        "warm bytecode cache (any later run of an install)", 5, lambda: cli_plan_seconds(cached)
+    )
+    for key in ("startup", "startup_cached"):
+        results[f"{key}_ok"] = float(results[key] < STARTUP_TARGET)
+
+
+def noop_redeploy(engine: Engine, base: Path, args: argparse.Namespace, results: dict[str, float]) -> None:
+    count = args.noop_stacks
+    print(
+        f"7. no-op redeploy of a generated {count}-stack estate (every stack up to date) vs a sequential loop of "
+        f"raw `pulumi up` over the same {count} unchanged stacks"
+    )
+    root = base / "noop"
+    projects = []
+    for index in range(count):
+        # Chains of five: each stack after the first of its chain reads the one before it.
+        deps = [f"n{index - 1:02d}"] if index % 5 else []
+        refs = "".join(
+            f'pulumi.StackReference(f"organization/{dep}/{{pulumi.get_stack()}}")\n' for dep in deps
+        )
+        projects.append(write_project(root, f"n{index:02d}", deps=deps, program=PROGRAM + refs))
+    env = environment(engine, base / "state-noop")
+    orchestrated(engine, env, root, args.workers)  # create every stack and its record
+    starts: list[int] = []
+    results["noop"] = measure(
+        f"orchestrator deploy, P={args.workers}, nothing changed",
+        args.repeat,
+        lambda: orchestrated(engine, env, root, args.workers, force=False, starts=starts),
+    )
+    results["noop_starts"] = max(starts)
+    loop = sum(raw_up(engine, env, project) for project in projects)
+    results["noop_loop"] = loop
+    print(f"  {f'sequential loop of raw `pulumi up` ({count} no-op updates)':<58} {loop:8.2f}s")
+    print(f"  {'engine starts of the no-op redeploy':<58} {max(starts):8d}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument(
+        "--only",
+        type=sections,
+        default=list(SECTIONS),
+        metavar="SECTIONS",
+        help=f"comma-separated sections to run (default: all): {','.join(SECTIONS)}",
+    )
     parser.add_argument("--stacks", type=int, default=6, help="independent stacks (N)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="orchestrator workers (P)")
     parser.add_argument("--projects", type=int, default=500, help="projects in the generated estate")
+    parser.add_argument("--noop-stacks", type=int, default=20, help="stacks of the no-op redeploy estate")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of the single-stack comparison")
     parser.add_argument(
         "--latency", type=float, default=3.0, help="seconds each stack waits, like a cloud API"
     )
     args = parser.parse_args()
+    only = set(args.only)
+    cpus = os.cpu_count() or 1
     engine = bootstrap()
-    print(f"engine {engine.pulumi_version} ({engine.bin_dir}); {os.cpu_count()} CPUs\n")
+    print(f"engine {engine.pulumi_version} ({engine.bin_dir}); {cpus} CPUs; load {os.getloadavg()[0]:.2f}\n")
+    results: dict[str, float] = {}
 
     with tempfile.TemporaryDirectory(prefix="appofapps-bench-") as tmp:
         base = Path(tmp)
 
-        print("1. orchestration overhead on one stack (both update an existing stack with no changes)")
-        single = base / "single"
-        project = write_project(single, "solo")
-        env = environment(engine, base / "state-single")
-        raw_up(engine, env, project)  # create it once so both sides measure the same no-op update
-        raw = measure(
-            "raw `pulumi stack select` + `pulumi up`", args.repeat, lambda: raw_up(engine, env, project)
-        )
-        orch = measure(
-            "orchestrator deploy --force (lock, discovery, report)",
-            args.repeat,
-            lambda: orchestrated(engine, env, single, 1),
-        )
-
-        guarded = measure(
-            "orchestrator deploy --force with the estate's policy pack",
-            args.repeat,
-            lambda: orchestrated(engine, env, single, 1, policy=True),
-        )
-
-        print(
-            f"\n2. {args.stacks} independent stacks ({args.latency:.0f}s simulated cloud latency each), "
-            f"sequential loop vs orchestrator with P={args.workers}"
-        )
-        many = base / "many"
-        projects = [write_project(many, f"leaf{i}", latency=args.latency) for i in range(args.stacks)]
-        env_seq = environment(engine, base / "state-seq")
-        per_stack = [raw_up(engine, env_seq, p) for p in projects]
-        sequential = sum(per_stack)
-        print(f"  {'sequential loop of raw `pulumi up` (create)':<58} {sequential:8.2f}s")
-        env_par = environment(engine, base / "state-par")
-        parallel = orchestrated(engine, env_par, many, args.workers)
-        print(f"  {f'orchestrator, P={args.workers} (create)':<58} {parallel:8.2f}s")
-        bound = max(max(per_stack), sequential / args.workers)
-        print(f"  {'critical-path bound max(longest, total/P)':<58} {bound:8.2f}s")
-
-        print(
-            f"\n3. planning a generated {args.projects}-project estate (discovery, inference, levels; no engine)"
-        )
-        big = base / "big"
-        generate_estate(big, args.projects)
-        samples = []
-        for _ in range(3):
-            started = time.perf_counter()
-            planned = plan(big, "bench")
-            levels = planned.levels()
-            samples.append(time.perf_counter() - started)
-        plan_time = median(samples)
-        print(f"  {'plan':<58} {plan_time:8.2f}s  ({len(levels)} levels, median of 3)")
-
-        chain_length = 4
-        print(f"\n5. state backend: a chain of {chain_length} stacks on S3 over loopback vs a directory")
-        chained = base / "chained"
-        previous: list[str] = []
-        for index in range(chain_length):
-            refs = "".join(
-                f'pulumi.StackReference(f"organization/{dep}/{{pulumi.get_stack()}}")\n' for dep in previous
+        if "overhead" in only:
+            print("1. orchestration overhead on one stack (both update an existing stack with no changes)")
+            single = base / "single"
+            project = write_project(single, "solo")
+            env = environment(engine, base / "state-single")
+            raw_up(engine, env, project)  # create it once so both sides measure the same no-op update
+            results["raw"] = measure(
+                "raw `pulumi stack select` + `pulumi up`", args.repeat, lambda: raw_up(engine, env, project)
             )
-            write_project(chained, f"c{index}", deps=previous, program=PROGRAM + refs)
-            previous = [f"c{index}"]
-        file_env = environment(engine, base / "state-chain")
-        with s3_server(engine) as bucket_env:
-            timings: dict[str, dict[str, float]] = {}
-            noop_starts: dict[str, list[int]] = {"file": [], "s3": []}
-            for label, env_ in (("file", file_env), ("s3", bucket_env)):
-                orchestrated(engine, env_, chained, 1)  # create the stacks and their records
-                timings[label] = {
-                    "forced": measure(
+            results["orch"] = measure(
+                "orchestrator deploy --force (lock, discovery, report)",
+                args.repeat,
+                lambda: orchestrated(engine, env, single, 1),
+            )
+            results["guarded"] = measure(
+                "orchestrator deploy --force with the estate's policy pack",
+                args.repeat,
+                lambda: orchestrated(engine, env, single, 1, policy=True),
+            )
+            print()
+
+        if "parallel" in only:
+            print(
+                f"2. {args.stacks} independent stacks ({args.latency:.0f}s simulated cloud latency each), "
+                f"sequential loop vs orchestrator with P={args.workers}"
+            )
+            many = base / "many"
+            projects = [write_project(many, f"leaf{i}", latency=args.latency) for i in range(args.stacks)]
+            env_seq = environment(engine, base / "state-seq")
+            per_stack_cpu: list[float] = []
+            per_stack = [raw_up(engine, env_seq, p, per_stack_cpu) for p in projects]
+            sequential = sum(per_stack)
+            print(f"  {'sequential loop of raw `pulumi up` (create)':<58} {sequential:8.2f}s")
+            print(f"  {'  of which CPU time (CLI, language host, program)':<58} {sum(per_stack_cpu):8.2f}s")
+            env_par = environment(engine, base / "state-par")
+            parallel = orchestrated(engine, env_par, many, args.workers)
+            print(f"  {f'orchestrator, P={args.workers} (create)':<58} {parallel:8.2f}s")
+            latency_bound = max(max(per_stack), sequential / args.workers)
+            cpu_bound = max(max(per_stack_cpu), sum(per_stack_cpu) / cpus)
+            print(f"  {'latency bound max(longest, total/P)':<58} {latency_bound:8.2f}s")
+            print(f"  {f'CPU bound max(longest CPU, total CPU/{cpus} CPUs)':<58} {cpu_bound:8.2f}s")
+            applies = "latency" if latency_bound >= cpu_bound else "CPU"
+            print(
+                f"  {f'bound that applies (the larger): {applies}':<58} {max(latency_bound, cpu_bound):8.2f}s\n"
+            )
+            results.update(
+                sequential=sequential,
+                parallel=parallel,
+                latency_bound=latency_bound,
+                cpu_bound=cpu_bound,
+            )
+
+        if "plan" in only:
+            print(
+                f"3. planning a generated {args.projects}-project estate (discovery, inference, levels; no engine)"
+            )
+            big = base / "big"
+            generate_estate(big, args.projects)
+            samples = []
+            for _ in range(3):
+                started = time.perf_counter()
+                planned = plan(big, "bench")
+                levels = planned.levels()
+                samples.append(time.perf_counter() - started)
+            results["plan"] = median(samples)
+            print(f"  {'plan':<58} {results['plan']:8.2f}s  ({len(levels)} levels, median of 3)\n")
+
+        if "backend" in only:
+            chain_length = 4
+            print(f"5. state backend: a chain of {chain_length} stacks on S3 over loopback vs a directory")
+            chained = base / "chained"
+            previous: list[str] = []
+            for index in range(chain_length):
+                refs = "".join(
+                    f'pulumi.StackReference(f"organization/{dep}/{{pulumi.get_stack()}}")\n'
+                    for dep in previous
+                )
+                write_project(chained, f"c{index}", deps=previous, program=PROGRAM + refs)
+                previous = [f"c{index}"]
+            file_env = environment(engine, base / "state-chain")
+            with s3_server(engine) as bucket_env:
+                noop_starts: dict[str, list[int]] = {"file": [], "s3": []}
+                for label, env_ in (("file", file_env), ("s3", bucket_env)):
+                    orchestrated(engine, env_, chained, 1)  # create the stacks and their records
+                    results[f"{label}_forced"] = measure(
                         f"{label}: deploy --force",
                         args.repeat,
                         lambda e=env_: orchestrated(engine, e, chained, 1),
-                    ),
-                    "noop": measure(
+                    )
+                    results[f"{label}_noop"] = measure(
                         f"{label}: no-op rerun (every stack up to date)",
                         args.repeat,
                         lambda e=env_, key=label: orchestrated(
                             engine, e, chained, 1, force=False, starts=noop_starts[key]
                         ),
-                    ),
-                }
+                    )
+                results["chain"] = chain_length
+                results["s3_starts"] = max(noop_starts["s3"])
+                results["file_starts"] = max(noop_starts["file"])
+            print()
 
-    print("\nratios")
-    print(
-        f"  orchestrator / raw pulumi up, one stack:           {orch / raw:6.2f}x  ({orch - raw:+.2f}s per run)"
-    )
-    print(
-        f"  sequential loop / orchestrator, N={args.stacks} P={args.workers}:          {sequential / parallel:6.2f}x speed-up"
-    )
-    print(f"  orchestrator / critical-path bound:                 {parallel / bound:6.2f}x  (1.00 = perfect)")
-    print(f"  plan of {args.projects} projects / one raw pulumi up:         {plan_time / raw:6.2f}x")
-    print(
-        f"  with policy pack / without, one stack:             {guarded / orch:6.2f}x  ({guarded - orch:+.2f}s per stack)"
-    )
-    print(f"  plan per project:                                   {1000 * plan_time / args.projects:6.2f} ms")
-    for kind in ("forced", "noop"):
-        extra = (timings["s3"][kind] - timings["file"][kind]) / chain_length
-        print(
-            f"  S3 / file backend, {kind + ' run':<11} per stack:        "
-            f"{timings['s3'][kind] / timings['file'][kind]:6.2f}x  ({extra:+.3f}s per stack)"
-        )
-    print(
-        f"  engine starts of a no-op rerun on S3:               {max(noop_starts['s3'])}"
-        f" (file: {max(noop_starts['file'])})"
-    )
+        if "startup" in only:
+            startup(base, results)
+            print()
+
+        if "noop" in only:
+            noop_redeploy(engine, base, args, results)
+            print()
+
+    print_ratios(results, args, cpus)
     return 0
+
+
+def print_ratios(r: dict[str, float], args: argparse.Namespace, cpus: int) -> None:
+    """Every ratio of the sections that ran, each with its target where the issue sets one."""
+    print("ratios")
+    if "raw" in r:
+        print(
+            f"  orchestrator / raw pulumi up, one stack:           {r['orch'] / r['raw']:6.2f}x"
+            f"  ({r['orch'] - r['raw']:+.2f}s per run)"
+        )
+        print(
+            f"  with policy pack / without, one stack:             {r['guarded'] / r['orch']:6.2f}x"
+            f"  ({r['guarded'] - r['orch']:+.2f}s per stack)"
+        )
+    if "parallel" in r:
+        bound = max(r["latency_bound"], r["cpu_bound"])
+        applies = "latency" if r["latency_bound"] >= r["cpu_bound"] else "CPU"
+        print(
+            f"  sequential loop / orchestrator, N={args.stacks} P={args.workers}:          "
+            f"{r['sequential'] / r['parallel']:6.2f}x speed-up"
+        )
+        print(
+            f"  orchestrator / latency bound:                       {r['parallel'] / r['latency_bound']:6.2f}x"
+        )
+        print(
+            f"  orchestrator / CPU bound ({cpus} CPUs):                 {r['parallel'] / r['cpu_bound']:6.2f}x"
+        )
+        print(
+            f"  orchestrator / the bound that applies ({applies}):  {r['parallel'] / bound:6.2f}x"
+            f"  (1.00 = perfect; target <= 1.15, {verdict(r['parallel'] / bound <= 1.15)})"
+        )
+    if "plan" in r:
+        print(
+            f"  plan of {args.projects} projects:                            {r['plan']:6.2f}s"
+            f"  (target < {PLAN_TARGET}s, {verdict(r['plan'] < PLAN_TARGET)})"
+        )
+        print(
+            f"  plan per project:                                   {1000 * r['plan'] / args.projects:6.2f} ms"
+        )
+        if "raw" in r:
+            print(
+                f"  plan of {args.projects} projects / one raw pulumi up:         {r['plan'] / r['raw']:6.2f}x"
+            )
+    if "chain" in r:
+        for kind in ("forced", "noop"):
+            extra = (r[f"s3_{kind}"] - r[f"file_{kind}"]) / r["chain"]
+            print(
+                f"  S3 / file backend, {kind + ' run':<11} per stack:        "
+                f"{r[f's3_{kind}'] / r[f'file_{kind}']:6.2f}x  ({extra:+.3f}s per stack)"
+            )
+        print(
+            f"  engine starts of a no-op rerun on S3:               {r['s3_starts']:.0f}"
+            f" (file: {r['file_starts']:.0f})"
+        )
+    if "startup" in r:
+        print(
+            f"  `appofapps plan` start-up, this environment:        {r['startup']:6.2f}s"
+            f"  (target < {STARTUP_TARGET}s, {verdict(bool(r['startup_ok']))})"
+        )
+        print(
+            f"  `appofapps plan` start-up, warm bytecode cache:     {r['startup_cached']:6.2f}s"
+            f"  (target < {STARTUP_TARGET}s, {verdict(bool(r['startup_cached_ok']))})"
+        )
+    if "noop" in r:
+        speedup = r["noop_loop"] / r["noop"]
+        print(
+            f"  raw pulumi up loop / no-op redeploy, {args.noop_stacks} stacks:      {speedup:6.2f}x faster"
+            f"  (target >= {NOOP_TARGET:.0f}x, {verdict(speedup >= NOOP_TARGET and r['noop_starts'] == 0)};"
+            f" engine starts {r['noop_starts']:.0f})"
+        )
 
 
 if __name__ == "__main__":

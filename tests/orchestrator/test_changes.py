@@ -12,6 +12,7 @@ from engine_helpers import REPO_ROOT, commit_all, git
 from appofapps.cli import main
 from appofapps.orchestrator import DiscoveryError, Selection, discover, plan
 from appofapps.orchestrator.planning.changes import ChangeError
+from appofapps.orchestrator.planning.discovery import read_estate
 from appofapps.orchestrator.planning.imports import SharedLibrary, imported_names
 from appofapps.orchestrator.state.records import shared_digest
 
@@ -67,6 +68,19 @@ def test_projects_use_exactly_the_shared_modules_they_reach(estate: Path) -> Non
     (estate / "projects/net/helpers.py").write_text("from fixlib.lonely import UNUSED\n", encoding="utf-8")
     edit(estate / "projects/net/__main__.py", "import helpers\n")
     assert discover(estate).projects["net"].shared_modules == {"fixlib", "fixlib.lonely"}
+
+
+def test_a_shared_module_that_cannot_be_parsed_is_reported_where_it_matters(estate: Path) -> None:
+    """A plan parses the shared modules its programs import; the linters parse every one."""
+    (estate / LIB / "lonely.py").write_text("def broken(:\n", encoding="utf-8")
+    assert discover(estate).projects["net"].shared_modules == frozenset()  # nothing imports it
+    _, problems = read_estate(estate)
+    assert any("lonely.py: cannot parse" in problem for problem in problems)
+
+    (estate / "projects/net/helpers.py").write_text("from fixlib.lonely import UNUSED\n", encoding="utf-8")
+    edit(estate / "projects/net/__main__.py", "import helpers\n")
+    with pytest.raises(DiscoveryError, match=r"lonely\.py: cannot parse"):
+        discover(estate)
 
 
 def test_package_data_belongs_to_the_modules_that_name_it_else_to_its_package(estate: Path) -> None:

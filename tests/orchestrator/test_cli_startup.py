@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from appofapps.cli import build_parser
 from appofapps.cli_options import Handler
 
 HEAVY = ("pulumi", "pulumi.automation", "rich", "jsonschema", "cryptography", "boto3")
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_building_the_parser_imports_no_heavy_module() -> None:
@@ -52,3 +54,29 @@ def test_common_options_are_declared_once() -> None:
         if action.dest == "root"
     }
     assert helps == {"estate root directory (default: .)"}
+
+
+def test_running_plan_imports_no_heavy_module() -> None:
+    """`appofapps plan` reads the repository and the state files: it runs no engine, so it loads no Pulumi SDK
+    (whose import alone takes longer than a plan), no runner and no terminal UI."""
+    heavy = (*HEAVY, "appofapps.orchestrator.execution.runner", "appofapps.engine.bootstrap")
+    probe = (
+        "import contextlib, io, sys\n"
+        "from appofapps.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main(['plan', '--root', {str(REPO_ROOT)!r}, '--env', 'local'])\n"
+        f"print(code, ' '.join(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    code, _, loaded = done.stdout.strip().partition(" ")
+    assert code == "0", done.stderr
+    assert loaded == "", f"imported by `appofapps plan`: {loaded}"
+
+
+def test_completion_offers_exactly_the_shells_shtab_supports() -> None:
+    """The parser names the shells itself, so building it does not import shtab: the list must not drift."""
+    import shtab
+
+    from appofapps.cli import SHELLS
+
+    assert list(SHELLS) == list(shtab.SUPPORTED_SHELLS)

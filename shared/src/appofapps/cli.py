@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import shtab
-
 from appofapps.cli_options import env_option, handler, root_option
 from appofapps.orchestrator.cli import exit_codes
 from appofapps.orchestrator.cli.parsers import add_check_commands, add_commands
@@ -44,8 +42,22 @@ def _scan_credentials(args: argparse.Namespace) -> int:
     return 0
 
 
+SHELLS = ("bash", "zsh", "tcsh", "fish", "powershell")
+"""shtab's shells (``shtab.SUPPORTED_SHELLS``, which a test compares): named here so that building the parser
+does not import shtab, which only ``completion`` needs."""
+PATH_OPTIONS = ("root", "output", "report", "summary_markdown")
+
+
 def _completion(args: argparse.Namespace) -> int:
-    print(shtab.complete(build_parser(), shell=args.shell))
+    import shtab
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for sub in commands.choices.values():
+        for action in sub._actions:
+            if action.dest in PATH_OPTIONS:
+                action.complete = shtab.DIRECTORY if action.dest == "root" else shtab.FILE
+    print(shtab.complete(parser, shell=args.shell))
     return 0
 
 
@@ -73,15 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         "completion",
         help='print a shell completion script: `eval "$(appofapps completion bash)"` (see the README)',
     )
-    completion.add_argument("shell", choices=shtab.SUPPORTED_SHELLS)
+    completion.add_argument("shell", choices=SHELLS)
     completion.set_defaults(run=_completion)
     for sub in commands.choices.values():
         # Every command's --help ends with the same table.
         sub.epilog = epilog
         sub.formatter_class = argparse.RawDescriptionHelpFormatter
-        for action in sub._actions:
-            if action.dest in ("root", "output", "report", "summary_markdown"):
-                action.complete = shtab.DIRECTORY if action.dest == "root" else shtab.FILE  # type: ignore[attr-defined]
     _add_cluster_commands(commands)
     return parser
 

@@ -46,11 +46,20 @@ def names_a_project_file(names: Collection[str]) -> bool:
     return any(name in names for name in PROJECT_FILES)
 
 
-def read_yaml(path: Path) -> Any:
-    """A YAML file's document; raises OSError or ``yaml.YAMLError``."""
+def parse_yaml(text: str) -> Any:
+    """A YAML document, read with PyYAML's safe loader; raises ``yaml.YAMLError``.
+
+    libyaml's parser when PyYAML was built with it (the same safe constructor, several times faster: a plan of a
+    large estate reads thousands of these files), else PyYAML's pure-Python one.
+    """
     import yaml
 
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe loaders
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file's document; raises OSError or ``yaml.YAMLError``."""
+    return parse_yaml(path.read_text(encoding="utf-8"))
 
 
 def project_settings(directory: Path) -> dict[str, Any]:

@@ -16,12 +16,11 @@ from typing import Any
 
 import yaml
 
-from appofapps.guardrails.model import applies
+from appofapps.guardrails.model import PROTECTED_ENVIRONMENTS, applies
 from appofapps.guardrails.rules import RULES
 
 PACK_FILENAME = "PulumiPolicy.yaml"
 ENFORCEMENT_FILENAME = "enforcement.yaml"
-PROTECTED_ENVIRONMENTS = ("staging", "production")
 
 
 class Level(StrEnum):

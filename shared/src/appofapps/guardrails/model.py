@@ -6,6 +6,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+PROTECTED_ENVIRONMENTS = ("staging", "production")
+"""Environments where policy is mandatory and cannot be weakened (here, so reading it loads no rule)."""
+
 
 class _Unknown:
     """A property value a preview cannot know yet (it comes from a resource not created yet)."""

@@ -8,26 +8,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from appofapps.engine.backend import backend_for, environment_env
-from appofapps.engine.bootstrap import Engine, bootstrap, cache_root, verify
-from appofapps.layout import REPORTS_DIR
-from appofapps.orchestrator.checks import estate_lint, output_contracts
-from appofapps.orchestrator.checks.cloud_access import check_cloud_access, require_shared_backend
-from appofapps.orchestrator.checks.runtimes import Runtimes, check_runtimes
-from appofapps.orchestrator.execution import writes
-from appofapps.orchestrator.execution.context import RunContext
-from appofapps.orchestrator.execution.guard import GUARDED, describe, guarded, policy_gates
-from appofapps.orchestrator.execution.options import Operation, RunOptions
-from appofapps.orchestrator.execution.progress import PlainProgress, Progress
-from appofapps.orchestrator.execution.report import RunReport
-from appofapps.orchestrator.execution.runner import Orchestrator
+from appofapps.engine.backend import backend_for
 from appofapps.orchestrator.planning.changes import Changes, changed_graph, detect
 from appofapps.orchestrator.planning.discovery import discover
 from appofapps.orchestrator.planning.graph import GraphError, StackGraph, build_graph
 from appofapps.orchestrator.planning.model import Estate
-from appofapps.orchestrator.state.recovery import check_writable
-from appofapps.stackrefs import organization as default_organization
+from appofapps.stacknames import organization as default_organization
+
+if TYPE_CHECKING:
+    from appofapps.engine.bootstrap import Engine
+    from appofapps.orchestrator.execution.options import RunOptions
+    from appofapps.orchestrator.execution.progress import Progress
+    from appofapps.orchestrator.execution.report import RunReport
+    from appofapps.orchestrator.execution.runner import Orchestrator
+
+# `plan` needs only the planning layer: what `run` and `prepare` need (the engine, the checks, the runner, the
+# policy rules and with them the Pulumi SDK) is imported when they are called, so `appofapps plan` starts fast.
 
 
 @dataclass(frozen=True)
@@ -167,6 +165,9 @@ def run(
     progress: Progress | None = None,
 ) -> RunReport:
     """Plan, then run ``options.operation`` on every selected stack under the environment lock."""
+    from appofapps.engine.bootstrap import bootstrap
+    from appofapps.orchestrator.execution import writes
+
     planned = plan(root, environment, selection)
     refuse_unordered(planned)  # before the engine is even looked for
     orchestrator = prepare(
@@ -198,6 +199,19 @@ def prepare(
     ``rules_root`` is where the policy packs come from (default: the planned estate): a rollback deploys an old
     checkout under the rules in force now.
     """
+    from appofapps.engine.backend import environment_env
+    from appofapps.engine.bootstrap import cache_root, verify
+    from appofapps.layout import REPORTS_DIR
+    from appofapps.orchestrator.checks import estate_lint, output_contracts
+    from appofapps.orchestrator.checks.cloud_access import check_cloud_access, require_shared_backend
+    from appofapps.orchestrator.checks.runtimes import Runtimes, check_runtimes
+    from appofapps.orchestrator.execution.context import RunContext
+    from appofapps.orchestrator.execution.guard import GUARDED, describe, guarded, policy_gates
+    from appofapps.orchestrator.execution.options import Operation
+    from appofapps.orchestrator.execution.progress import PlainProgress
+    from appofapps.orchestrator.execution.runner import Orchestrator
+    from appofapps.orchestrator.state.recovery import check_writable
+
     environment = planned.graph.environment
     refuse_unordered(planned)
     engine_env = engine.env(base_env)

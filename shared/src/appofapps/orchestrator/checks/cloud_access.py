@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 from appofapps.credentials import in_ci
 from appofapps.engine.backend import Backend
 from appofapps.engine.store import StoreError
-from appofapps.guardrails.enforcement import PROTECTED_ENVIRONMENTS
+from appofapps.guardrails.model import PROTECTED_ENVIRONMENTS
 from appofapps.layout import ESTATE_FILE, declared_secrets_provider
 from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.planning.graph import StackGraph

@@ -23,7 +23,7 @@ from appofapps.engine.store import StoreError
 from appofapps.layout import RENDERED_DIR, REPORTS_DIR
 from appofapps.orchestrator.api import Selection, plan, run
 from appofapps.orchestrator.cli import picture
-from appofapps.orchestrator.cli.common import observed_edges, refused, selection
+from appofapps.orchestrator.cli.common import refused, selection
 from appofapps.orchestrator.cli.confirm import Target, confirm, state_resources
 from appofapps.orchestrator.cli.exit_codes import ExitCode, for_report, has_changes
 from appofapps.orchestrator.cli.move import describe, move_state
@@ -64,38 +64,6 @@ def _fail(message: str, code: int) -> int:
 
 def _argv(args: argparse.Namespace) -> list[str]:
     return list(getattr(args, "argv", None) or sys.argv[1:])
-
-
-def plan_command(args: argparse.Namespace) -> int:
-    try:
-        planned = plan(args.root, args.env, selection(args))
-        levels = planned.levels()
-        seen = observed_edges(planned)
-    except OrchestratorError as error:
-        return _fail(f"plan failed:\n{error}", refused(error))
-    if args.json:
-        data: dict[str, Any] = {
-            "environment": args.env,
-            "levels": [[planned.graph.stack(name) for name in level] for level in levels],
-            "projects": {
-                name: {
-                    "path": planned.estate.projects[name].relpath(planned.estate.root),
-                    "depends_on": sorted(planned.graph.deps[name]),
-                    "unordered": planned.graph.unordered.get(name, []),
-                }
-                for name in planned.graph.projects
-            },
-        }
-        if planned.changes is not None:
-            data["changes"] = planned.changes.as_json()
-        if seen is not None:
-            data["observed"] = {"compared": seen.compared, "mismatches": seen.mismatches}
-        documents.emit("plan", data)
-    else:
-        print(planned.text())
-        if seen is not None:
-            print("\n".join(seen.lines()))
-    return 0
 
 
 def graph_command(args: argparse.Namespace) -> int:

@@ -10,7 +10,6 @@ from appofapps.orchestrator.api import Plan, Selection
 from appofapps.orchestrator.checks import observed
 from appofapps.orchestrator.checks.cloud_access import CloudAccessRefused
 from appofapps.orchestrator.checks.observed import ObservedReport
-from appofapps.orchestrator.checks.preflight import PreflightError
 from appofapps.orchestrator.cli.exit_codes import ExitCode
 from appofapps.orchestrator.planning.graph import UnknownStack
 
@@ -37,6 +36,9 @@ def observed_edges(planned: Plan) -> ObservedReport | None:
 
 def refused(error: Exception) -> ExitCode:
     """The code for a run refused before anything ran: unknown stack, credentials, or else invalid input."""
+    # Here, not at the top: the preflight loads the cryptography a plan never needs.
+    from appofapps.orchestrator.checks.preflight import PreflightError
+
     if isinstance(error, UnknownStack):
         return ExitCode.STACK_NOT_FOUND
     if isinstance(error, PreflightError) or (isinstance(error, CloudAccessRefused) and error.credentials):

@@ -1,6 +1,6 @@
 """The orchestrator's subcommands as argparse parsers: their options, and which function runs each.
 
-The functions live in commands.py, check_commands.py and status.py and are imported only when their command runs
+The functions live in commands.py, plans.py, check_commands.py and status.py and are imported only when their command runs
 (``cli_options.handler``), so building this parser (``appofapps --help``, shell completion) imports no engine.
 """
 
@@ -14,6 +14,7 @@ from appofapps.cli_options import estate_options, handler, root_option
 from appofapps.orchestrator.cli.exit_codes import ExitCode
 
 COMMANDS = "appofapps.orchestrator.cli.commands"
+PLANS = "appofapps.orchestrator.cli.plans"
 CHECKS = "appofapps.orchestrator.cli.check_commands"
 PICTURE_FORMATS = ("svg", "png")
 """What ``graph --format`` renders with Graphviz (picture.py draws them)."""
@@ -78,7 +79,7 @@ def add_commands(commands: Any) -> None:
         parents=selection_options(env_required=False),
     )
     json_flag(planner)
-    planner.set_defaults(run=handler(f"{COMMANDS}:plan_command"))
+    planner.set_defaults(run=handler(f"{PLANS}:plan_command"))
 
     grapher = commands.add_parser(
         "graph",

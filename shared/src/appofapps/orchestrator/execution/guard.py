@@ -17,12 +17,11 @@ from pathlib import Path
 from appofapps.guardrails.enforcement import (
     ENFORCEMENT_FILENAME,
     PACK_FILENAME,
-    PROTECTED_ENVIRONMENTS,
     EnforcementError,
     Level,
     load_enforcement,
 )
-from appofapps.guardrails.model import applies
+from appofapps.guardrails.model import PROTECTED_ENVIRONMENTS, applies
 from appofapps.guardrails.rules import RULES
 from appofapps.orchestrator.execution import documents
 from appofapps.orchestrator.execution.options import Operation, RunOptions

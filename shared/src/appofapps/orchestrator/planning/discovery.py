@@ -129,7 +129,7 @@ def _holds_a_stack(path: Path) -> bool:
     if _STACK_FILE_KEY.search(text):
         return True  # the common block style, found without parsing every stack file twice
     try:
-        data = yaml.safe_load(text)
+        data = layout.parse_yaml(text)
     except yaml.YAMLError:
         return True
     return isinstance(data, dict) and bool(STACK_FILE_KEYS & set(data))
@@ -304,7 +304,7 @@ class _CodeScan(ast.NodeVisitor):
         for each in node.targets:
             self.names.bind(each, node.value)
         target = self._targets.get(node.value)
-        for name in map(ast.unparse, node.targets):
+        for name in map(_source, node.targets):
             if target is None:
                 self._bindings.pop(name, None)
             else:
@@ -318,7 +318,7 @@ class _CodeScan(ast.NodeVisitor):
         target = (
             self._targets.get(receiver)
             if isinstance(receiver, ast.Call)
-            else self._bindings.get(ast.unparse(receiver))
+            else self._bindings.get(_source(receiver))
         )
         if target is None or node.func.attr not in OUTPUT_READERS[target[0]]:
             return
@@ -340,6 +340,11 @@ class _CodeScan(ast.NodeVisitor):
             self.export_contracts.add(str(_call_name(arg.func)))
         else:
             self.export_computed.append(f"{where} export({ast.unparse(arg)}, ...)")
+
+
+def _source(node: ast.expr) -> str:
+    """``ast.unparse(node)``, without its cost for a plain name (most assignment targets and receivers)."""
+    return node.id if isinstance(node, ast.Name) else ast.unparse(node)
 
 
 def _scan_file(path: Path, rel: str, contracts: dict[str, str]) -> tuple[_CodeScan, ast.Module]:
@@ -386,7 +391,7 @@ class _SharedScans:
 
     def _module(self, name: str) -> _CodeScan | None:
         if name not in self._cache:
-            tree = self.library.trees.get(name)
+            tree = self.library.tree(name)
             if tree is None or name in self.MECHANISM or name.startswith(f"{SHARED_PACKAGE}.orchestrator"):
                 self._cache[name] = None
             else:
@@ -620,15 +625,22 @@ def _declaration_name(project: Project) -> str:
 
 
 def discover(root: Path) -> Estate:
-    """Read every project under ``root``; raises DiscoveryError listing every problem found."""
-    estate, problems = read_estate(root)
+    """Read every project under ``root``; raises DiscoveryError listing every problem found.
+
+    Of the shared library it parses the modules the programs import (a plan starts fast); a module nothing
+    imports that cannot be parsed is reported by the linters (:func:`read_estate`), and by ruff and mypy.
+    """
+    estate, problems = read_estate(root, every_module=False)
     if problems:
         raise DiscoveryError(problems)
     return estate
 
 
-def read_estate(root: Path) -> tuple[Estate, list[str]]:
-    """Every project under ``root`` and every problem found, without raising (linters report them all)."""
+def read_estate(root: Path, *, every_module: bool = True) -> tuple[Estate, list[str]]:
+    """Every project under ``root`` and every problem found, without raising (linters report them all).
+
+    ``every_module``: parse every module of the shared library, not only those the programs import.
+    """
     root = root.resolve()
     if not root.is_dir():
         raise DiscoveryError([f"{root} is not a directory"])
@@ -700,6 +712,8 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
     except DiscoveryError as error:
         library = SharedLibrary()
         problems.extend(error.problems)
+    if every_module:
+        library.parse_all()
     shared = _SharedScans(library, contracts)
     estate.shared_library = library if library.roots else None
     estate.warnings.extend(library.warnings)
@@ -709,5 +723,6 @@ def read_estate(root: Path) -> tuple[Estate, list[str]]:
         _infer_from_code(project, root, contracts, shared, problems)
         _infer_from_config(project, environments, problems)
         _resolve_named(project, all_settings[project.name])
+    problems.extend(library.problems)  # shared modules that cannot be parsed, of those read
     _check(estate, problems)
     return estate, problems

@@ -175,23 +175,31 @@ def _parse(path: Path) -> ast.AST:
 
 @dataclass
 class SharedLibrary:
-    """The modules under the shared source roots, what each imports, and who owns each data file."""
+    """The modules under the shared source roots, what each imports, and who owns each data file.
+
+    Modules are listed when the library is loaded, and each is parsed the first time something asks about it: a
+    plan follows only the modules its programs import, which is a fraction of the library. :meth:`parse_all`
+    parses every one (linters report a module that cannot be parsed even when nothing imports it).
+    """
 
     roots: tuple[Path, ...] = ()
     modules: dict[str, Path] = field(default_factory=dict)
     """Module name -> its file."""
     imports: dict[str, frozenset[str]] = field(default_factory=dict)
-    """Module name -> the shared modules it loads directly."""
-    trees: dict[str, ast.AST] = field(default_factory=dict, repr=False)
-    """Module name -> its parsed source: every reader of the shared code reads these, so each file is parsed once."""
+    """Module name -> the shared modules it loads directly (filled as :meth:`imports_of` reads them)."""
+    trees: dict[str, ast.AST | None] = field(default_factory=dict, repr=False)
+    """Module name -> its parsed source, None when it cannot be parsed: every reader of the shared code reads
+    these (:meth:`tree`), so each file is parsed once, and only when asked about."""
     literals: dict[str, frozenset[str]] = field(default_factory=dict)
     """Module name -> the string literals in its source (how package data is tied to modules)."""
     data_files: tuple[Path, ...] = ()
     estate_root: Path | None = None
     estate_globs: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """Module name -> the globs of estate files it declares it reads (``ESTATE_FILES``)."""
+    """Module name -> the globs of estate files it declares it reads (``ESTATE_FILES``), for parsed modules."""
     warnings: list[str] = field(default_factory=list)
     """Problems that do not stop a run (a named root that does not exist)."""
+    problems: list[str] = field(default_factory=list)
+    """Modules that cannot be parsed, among those read so far."""
     _owners: dict[Path, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -202,7 +210,6 @@ class SharedLibrary:
         for source_root in library.roots:
             data.extend(library._read(source_root, source_root))
         library.data_files = tuple(data)
-        library._link()
         return library
 
     @classmethod
@@ -216,34 +223,64 @@ class SharedLibrary:
         library = cls()
         for location in (spec.submodule_search_locations or []) if spec is not None else []:
             library._read(Path(location).parent, Path(location))
-        library._link()
         return library
 
     def _read(self, source_root: Path, directory: Path) -> list[Path]:
-        """Parses the modules under ``directory`` (named from ``source_root``); returns its data files."""
+        """Lists the modules under ``directory`` (named from ``source_root``); returns its data files."""
         data = []
         for path in _files(directory):
             name = module_name(path, source_root)
             if name is not None:
                 # The first root holding a module wins, as on sys.path.
-                if name not in self.modules:
-                    self.modules[name] = path
-                    self.trees[name] = _parse(path)
+                self.modules.setdefault(name, path)
             elif not path.name.endswith(_NOT_DATA_SUFFIXES):
                 data.append(path)
         return data
 
-    def _link(self) -> None:
-        """What each parsed module imports, names and declares it reads."""
-        library = self
-        for name, tree in library.trees.items():
-            is_package = library.modules[name].name == "__init__.py"
-            library.imports[name] = frozenset(
-                imported_names(tree, name, is_package=is_package) & library.modules.keys()
+    def tree(self, name: str) -> ast.AST | None:
+        """A module's parsed source (parsed on first use); None for no such module or one that cannot be
+        parsed (then in :attr:`problems`)."""
+        if name not in self.trees:
+            if name not in self.modules:
+                return None
+            try:
+                self.trees[name] = _parse(self.modules[name])
+            except DiscoveryError as error:
+                self.trees[name] = None
+                self.problems.extend(error.problems)
+        return self.trees[name]
+
+    def parse_all(self) -> list[str]:
+        """Parses every module; returns the problems of those that cannot be parsed."""
+        for name in self.modules:
+            self.tree(name)
+        return self.problems
+
+    def imports_of(self, name: str) -> frozenset[str]:
+        """The shared modules ``name`` loads directly."""
+        if name not in self.imports:
+            tree = self.tree(name)
+            found = (
+                set()
+                if tree is None
+                else imported_names(tree, name, is_package=self.modules[name].name == "__init__.py")
             )
-            library.literals[name] = frozenset(_literals(tree))
-            if globs := _estate_globs(tree):
-                library.estate_globs[name] = globs
+            self.imports[name] = frozenset(found & self.modules.keys())
+        return self.imports[name]
+
+    def literals_of(self, name: str) -> frozenset[str]:
+        """The string literals in the source of ``name``."""
+        if name not in self.literals:
+            tree = self.tree(name)
+            self.literals[name] = frozenset(_literals(tree)) if tree is not None else frozenset()
+        return self.literals[name]
+
+    def globs_of(self, name: str) -> tuple[str, ...]:
+        """The globs of estate files ``name`` declares it reads (``ESTATE_FILES``)."""
+        if name not in self.estate_globs:
+            tree = self.tree(name)
+            self.estate_globs[name] = _estate_globs(tree) if tree is not None else ()
+        return self.estate_globs[name]
 
     def root_of(self, path: Path) -> Path | None:
         """The shared source root holding ``path`` (which may no longer exist), if any."""
@@ -257,7 +294,7 @@ class SharedLibrary:
             name = todo.pop()
             if name not in found:
                 found.add(name)
-                todo.extend(self.imports[name] - found)
+                todo.extend(self.imports_of(name) - found)
         return frozenset(found)
 
     def used_by(self, project_dir: Path, sources: Mapping[Path, ast.AST]) -> frozenset[str]:
@@ -323,8 +360,8 @@ class SharedLibrary:
         names = {path.name, *path.parent.relative_to(package_dir).parts}
         naming = frozenset(
             module
-            for module, literals in self.literals.items()
-            if (module == package or module.startswith(package + ".")) and literals & names
+            for module in self.modules
+            if (module == package or module.startswith(package + ".")) and self.literals_of(module) & names
         )
         return naming or frozenset({package})
 
@@ -339,7 +376,9 @@ class SharedLibrary:
         """The estate files (declared with ``ESTATE_FILES``) that those modules read, sorted."""
         if self.estate_root is None:
             return []
-        globs = sorted({glob for name in set(modules) for glob in self.estate_globs.get(name, ())})
+        globs = sorted(
+            {glob for name in set(modules) if name in self.modules for glob in self.globs_of(name)}
+        )
         return sorted({path for glob in globs for path in self.estate_root.glob(glob) if path.is_file()})
 
     def readers_of(self, path: Path) -> dict[str, str]:
@@ -349,8 +388,8 @@ class SharedLibrary:
         relative = PurePosixPath(path.relative_to(self.estate_root).as_posix())
         return {
             name: glob
-            for name, globs in sorted(self.estate_globs.items())
-            for glob in globs
+            for name in sorted(self.modules)
+            for glob in self.globs_of(name)
             if len(relative.parts) == len(PurePosixPath(glob).parts) and relative.match(glob)
         }
 

@@ -414,7 +414,7 @@ def _scan_yaml(project_dir: Path, root: Path) -> ProgramScan:
     documents: list[tuple[Path, dict[str, Any]]] = [(settings_file, settings)] if settings_file else []
     for path in sorted(program_dir.glob("Main.y*ml")) if program_dir.is_dir() else []:
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loaded = read_yaml(path)
         except (OSError, yaml.YAMLError) as error:
             scan.problems.append(f"cannot read {path}: {error}")
             continue

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from appofapps.layout import read_yaml
+
 # Kinds of Part: literal text, a config value, the stack / organisation / project the program runs as, or an
 # expression that cannot be read statically.
 TEXT, CONFIG, STACK, ORGANIZATION, PROJECT, UNKNOWN = (
@@ -182,7 +184,7 @@ class StackValues:
             else:
                 config[full] = spec
         try:
-            data = yaml.safe_load(stack_file.read_text(encoding="utf-8"))
+            data = read_yaml(stack_file)
         except (OSError, yaml.YAMLError):
             data = None  # discovery reports unreadable stack files
         values = data.get("config") if isinstance(data, dict) else None
