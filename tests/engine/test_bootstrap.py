@@ -57,3 +57,39 @@ def test_a_pin_missing_from_pyproject_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(PinError, match=r"lacks key 'kubernetes-provider-module'"):
         EnginePins.load(tmp_path)
+
+
+def _counting_engine(engine: Engine, where: Path) -> tuple[Engine, Path]:
+    """The pinned engine behind a `pulumi` that records each start, in its own directory."""
+    bin_dir, calls = where / "bin", where / "calls"
+    bin_dir.mkdir(parents=True)
+    for sibling in engine.bin_dir.iterdir():
+        if sibling.name != "pulumi":
+            (bin_dir / sibling.name).symlink_to(sibling)
+    wrapper = bin_dir / "pulumi"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {engine.pulumi} "$@"\n', encoding="utf-8")
+    wrapper.chmod(0o755)
+    return dataclasses.replace(engine, bin_dir=bin_dir), calls
+
+
+def test_a_passed_verification_is_remembered_until_the_cli_changes(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APPOFAPPS_CACHE", str(tmp_path / "cache"))
+    counted, calls = _counting_engine(engine, tmp_path)
+    verify(counted)
+    assert calls.read_text(encoding="utf-8").split("\n")[:2] == ["version", "plugin ls --json"]
+    started = calls.read_text(encoding="utf-8")
+    verify(counted)
+    assert calls.read_text(encoding="utf-8") == started, (
+        "a second run started the CLI to prove the same files"
+    )
+    # A pin that the remembered check did not prove is checked, and refused.
+    with pytest.raises(EngineMismatch, match=r"but the estate pins 3\.1\.0"):
+        verify(dataclasses.replace(counted, pulumi_version="3.1.0"))
+    # A changed CLI is checked again.
+    wrapper = counted.pulumi
+    wrapper.write_text(wrapper.read_text(encoding="utf-8") + "# changed\n", encoding="utf-8")
+    before = calls.read_text(encoding="utf-8").count("version\n")
+    verify(counted)
+    assert calls.read_text(encoding="utf-8").count("version\n") == before + 1

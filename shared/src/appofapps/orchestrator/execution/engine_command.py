@@ -19,6 +19,7 @@ from typing import IO
 from pulumi.automation import CommandResult, OnOutput, PulumiCommand
 from pulumi.automation import errors as auto_errors
 from pulumi.automation.errors import create_command_error
+from semver import VersionInfo
 
 from appofapps.orchestrator.planning.errors import Interrupted
 
@@ -41,11 +42,13 @@ class InterruptedEngineError(auto_errors.CommandError):
 class TrackedPulumiCommand(PulumiCommand):
     """A PulumiCommand for one engine directory that can interrupt every process it started."""
 
-    def __init__(self, bin_dir: Path, env: Mapping[str, str]) -> None:
-        # PulumiCommand looks for `<root>/bin/pulumi` and checks its version once, here (one engine start).
-        super().__init__(root=str(bin_dir.parent))
-        self.starts = 1
-        """Engine processes started: the version check and every command since."""
+    def __init__(self, bin_dir: Path, env: Mapping[str, str], version: str) -> None:
+        # PulumiCommand's own constructor starts `pulumi version` (~0.2 s); every run has already verified this
+        # binary against the pinned ``version`` (bootstrap.verify), so what the constructor would set is set here.
+        self.command = str(bin_dir / "pulumi")
+        self.version = VersionInfo.parse(version)
+        self.starts = 0
+        """Engine processes started by this run's commands."""
         self.bin_dir = bin_dir
         self.env = dict(env)
         """What every process starts with (the run's variables); each command adds its own."""
@@ -147,9 +150,11 @@ class TrackedPulumiCommand(PulumiCommand):
 class EngineProcesses:
     """The run's engine, started the first time a stack needs it: a run that skips every stack starts none."""
 
-    def __init__(self, bin_dir: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, bin_dir: Path, env: Mapping[str, str], version: str) -> None:
         self.bin_dir = bin_dir
         self.env = env
+        self.version = version
+        """The CLI version the run verified before it started (bootstrap.verify)."""
         self._command: TrackedPulumiCommand | None = None
         self._guard = threading.Lock()
 
@@ -157,7 +162,7 @@ class EngineProcesses:
     def command(self) -> TrackedPulumiCommand:
         with self._guard:
             if self._command is None:
-                self._command = TrackedPulumiCommand(self.bin_dir, self.env)
+                self._command = TrackedPulumiCommand(self.bin_dir, self.env, self.version)
             return self._command
 
     @property

@@ -42,7 +42,7 @@ class Orchestrator:
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
-        self.engine = EngineProcesses(ctx.engine_bin, ctx.engine_env())
+        self.engine = EngineProcesses(ctx.engine_bin, ctx.engine_env(), ctx.engine_version)
         self.stop = StopSignals(self.engine, ctx.progress)
         now = time.time()
         stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%dT%H%M%S")
