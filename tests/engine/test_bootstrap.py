@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,16 @@ def test_a_passed_verification_is_remembered_until_the_cli_changes(
     before = calls.read_text(encoding="utf-8").count("version\n")
     verify(counted)
     assert calls.read_text(encoding="utf-8").count("version\n") == before + 1
+
+
+def test_a_bootstrap_after_a_verification_starts_no_cli(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APPOFAPPS_CACHE", str(tmp_path / "cache"))
+    counted, calls = _counting_engine(engine, tmp_path)
+    monkeypatch.setenv("PATH", f"{counted.bin_dir}:{os.environ['PATH']}")
+    verify(counted)
+    proved = calls.read_text(encoding="utf-8")
+    again = boot.bootstrap(lambda _: None)
+    assert again.bin_dir == counted.bin_dir and again.source == "PATH"
+    assert calls.read_text(encoding="utf-8") == proved, "bootstrap started the CLI to prove the same files"

@@ -535,10 +535,35 @@ def _verify_by_running(engine: Engine, env: dict[str, str]) -> None:
         )
 
 
+def _verified_before(pins: EnginePins) -> Engine | None:
+    """The engine a verification already proved, when none of its files or the pins changed since (no CLI start).
+
+    The candidate is the one the full path would choose first: the ``pulumi`` on PATH, else the cached build.
+    """
+    on_path = shutil.which("pulumi")
+    bin_dir = Path(on_path).resolve().parent if on_path else _cli_slot(pins.pulumi) / "bin"
+    if not all((bin_dir / name).is_file() for name in ("pulumi", "pulumi-language-python", *HELPER_SCRIPTS)):
+        return None
+    engine = Engine(bin_dir, pins.pulumi, pins.kubernetes, "PATH" if on_path else "cache")
+    key = _verified_key(engine, os.environ)
+    try:
+        proved = key is not None and json.loads(_verified_stamp(engine).read_text(encoding="utf-8")) == key
+    except (OSError, ValueError):
+        return None
+    return engine if proved else None
+
+
 def bootstrap(log: Log = _stderr) -> Engine:
     """Provide, verify and return the pinned engine."""
     started = time.monotonic()
     pins = EnginePins.load()
+    remembered = _verified_before(pins)
+    if remembered is not None:
+        log(
+            f"pulumi {pins.pulumi} ({remembered.source}, {remembered.bin_dir}) and kubernetes plugin {pins.kubernetes} "
+            f"ready in {time.monotonic() - started:.2f}s (verified before; unchanged since)"
+        )
+        return remembered
     bin_dir, source = ensure_cli(pins, log)
     plugin_source = ensure_kubernetes_plugin(pins, bin_dir, log)
     engine = Engine(bin_dir, pins.pulumi, pins.kubernetes, source)
