@@ -502,17 +502,23 @@ def verify(engine: Engine, env: dict[str, str] | None = None) -> None:
     exact files it proved, and only a changed CLI, plugin binary or pin is checked again.
     """
     env = env or engine.env()
-    key = _verified_key(engine, env)
-    stamp = _verified_stamp(engine)
-    try:
-        if key is not None and json.loads(stamp.read_text(encoding="utf-8")) == key:
-            return
-    except (OSError, ValueError):
-        pass
+    if _proved_before(engine, env):
+        return
     _verify_by_running(engine, env)
+    key = _verified_key(engine, env)
     if key is not None:
+        stamp = _verified_stamp(engine)
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(json.dumps(key), encoding="utf-8")
+
+
+def _proved_before(engine: Engine, env: Mapping[str, str]) -> bool:
+    """Whether a passed verification is remembered for exactly these files and pins."""
+    key = _verified_key(engine, env)
+    try:
+        return key is not None and json.loads(_verified_stamp(engine).read_text(encoding="utf-8")) == key
+    except (OSError, ValueError):
+        return False
 
 
 def _verify_by_running(engine: Engine, env: dict[str, str]) -> None:
@@ -545,12 +551,7 @@ def _verified_before(pins: EnginePins) -> Engine | None:
     if not all((bin_dir / name).is_file() for name in ("pulumi", "pulumi-language-python", *HELPER_SCRIPTS)):
         return None
     engine = Engine(bin_dir, pins.pulumi, pins.kubernetes, "PATH" if on_path else "cache")
-    key = _verified_key(engine, os.environ)
-    try:
-        proved = key is not None and json.loads(_verified_stamp(engine).read_text(encoding="utf-8")) == key
-    except (OSError, ValueError):
-        return None
-    return engine if proved else None
+    return engine if _proved_before(engine, os.environ) else None
 
 
 def bootstrap(log: Log = _stderr) -> Engine:

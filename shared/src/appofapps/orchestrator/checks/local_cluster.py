@@ -25,12 +25,20 @@ from appofapps.engine.pins import PinError
 from appofapps.orchestrator.planning.errors import OrchestratorError
 
 
+def uses_own_control_plane(environment: str, env: Mapping[str, str]) -> bool:
+    """Whether ``environment`` deploys to the estate's own control plane: `local`, live, no context of the user's.
+
+    Raises ValueError naming the variable when the mode is neither ``live`` nor ``render``.
+    """
+    if environment != LOCAL_ENVIRONMENT or env.get(CONTEXT_VARIABLE, "").strip():
+        return False
+    return local_mode(env) == LIVE
+
+
 def ensure_local_cluster(root: Path, environment: str, env: Mapping[str, str]) -> ControlPlane | None:
     """The running control plane `local` deploys to, started when it is down; None when none is needed."""
-    if environment != LOCAL_ENVIRONMENT or env.get(CONTEXT_VARIABLE, "").strip():
-        return None
     try:
-        if local_mode(env) != LIVE:
+        if not uses_own_control_plane(environment, env):
             return None
     except ValueError as error:
         raise OrchestratorError(f"{error}; fix or unset it") from None

@@ -56,14 +56,12 @@ def _warnings(api: Any, namespace: str, name: str) -> list[str]:
 def explain(text: str, environment: str, env: Mapping[str, str], root: Path) -> list[str]:
     """Lines naming each Deployment the engine gave up on and the API server's reason; [] when not asked."""
     from appofapps.controlplane.lifecycle import ControlPlane, data_dir
-    from appofapps.controlplane.target import CONTEXT_VARIABLE, LIVE, local_mode
-    from appofapps.engine.backend import LOCAL_ENVIRONMENT
+    from appofapps.orchestrator.checks.local_cluster import uses_own_control_plane
 
     try:
-        ours = environment == LOCAL_ENVIRONMENT and local_mode(env) == LIVE and not env.get(CONTEXT_VARIABLE)
-    except ValueError:  # a mistyped mode: the program's own error already says so
-        return []
-    if not ours:
+        if not uses_own_control_plane(environment, env):
+            return []
+    except ValueError:  # a mistyped mode: the run's checks already refused it
         return []
     targets = _not_ready(text)
     if not targets:
