@@ -6,6 +6,7 @@ console command or a tool inside it, where the logic lives (shared/src/appofapps
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,9 @@ nox.options.error_on_external_run = False
 ROOT = Path(__file__).parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
+UV_ENV = {"UV_PROJECT_ENVIRONMENT": str(VENV)}
+BYTECODE_STAMP = ".bytecode-compiled-for"
+"""In `.venv`: the digest of the uv.lock whose packages were last compiled to bytecode."""
 
 
 # Every environment some project has a stack file for (`local` first): adding one needs no edit here. The
@@ -34,8 +38,21 @@ ENVIRONMENTS = environments(ROOT)
 
 
 def sync(session: nox.Session) -> None:
-    """Bring `.venv` to exactly what uv.lock says; a no-op when it already is."""
-    session.run("uv", "sync", "--locked", "--quiet", external=True, env={"UV_PROJECT_ENVIRONMENT": str(VENV)})
+    """Bring `.venv` to exactly what uv.lock says; a no-op when it already is.
+
+    Where Python may not write bytecode (PYTHONDONTWRITEBYTECODE, as CI images often set), every stack program,
+    policy analyzer and language-host call would compile the Pulumi SDKs afresh: ~0.7 s of each preview and up.
+    The first sync of a lock compiles the environment once instead; compiling on every sync would cost ~0.45 s.
+    """
+    args = ["uv", "sync", "--locked", "--quiet"]
+    stamp = VENV / BYTECODE_STAMP
+    lock = hashlib.sha256((ROOT / "uv.lock").read_bytes()).hexdigest()
+    compile_now = bool(os.environ.get("PYTHONDONTWRITEBYTECODE")) and not (
+        stamp.is_file() and stamp.read_text(encoding="utf-8") == lock
+    )
+    session.run(*args, *(["--compile-bytecode"] if compile_now else []), external=True, env=UV_ENV)
+    if compile_now:
+        stamp.write_text(lock, encoding="utf-8")
 
 
 def estate(session: nox.Session, *args: str) -> None:
