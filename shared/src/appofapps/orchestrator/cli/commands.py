@@ -143,6 +143,7 @@ def run_command(args: argparse.Namespace) -> int:
         report_path=args.report,
         clear_pending_creates=getattr(args, "clear_pending_creates", False),
         allow_local_state=args.allow_local_state,
+        profile=args.profile,
     )
     # With --json, stdout carries the one JSON document; people read progress and the table on stderr.
     console = Console(stderr=True) if args.json else Console()

@@ -125,6 +125,12 @@ def add_commands(commands: Any) -> None:
         sub.add_argument("--report", type=Path, default=None, help="JSON report path (default: .reports/...)")
         sub.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
         sub.add_argument(
+            "--profile",
+            action="store_true",
+            help="show where each stack's time went: orchestrator, stack commands, engine, program start, "
+            "language host, analyzer, provider start (from the engine's own trace spans, which cost a little per call)",
+        )
+        sub.add_argument(
             "--allow-local-state",
             action="store_true",
             help="staging/production on a file backend outside CI, without asking (CI always refuses it)",

@@ -21,6 +21,7 @@ from pulumi.automation import errors as auto_errors
 from pulumi.automation.errors import create_command_error
 from semver import VersionInfo
 
+from appofapps.orchestrator.execution.profile import Profile
 from appofapps.orchestrator.planning.errors import Interrupted
 
 
@@ -42,7 +43,9 @@ class InterruptedEngineError(auto_errors.CommandError):
 class TrackedPulumiCommand(PulumiCommand):
     """A PulumiCommand for one engine directory that can interrupt every process it started."""
 
-    def __init__(self, bin_dir: Path, env: Mapping[str, str], version: str) -> None:
+    def __init__(
+        self, bin_dir: Path, env: Mapping[str, str], version: str, profile: Profile | None = None
+    ) -> None:
         # PulumiCommand's own constructor starts `pulumi version` (~0.2 s); every run has already verified this
         # binary against the pinned ``version`` (bootstrap.verify), so what the constructor would set is set here.
         self.command = str(bin_dir / "pulumi")
@@ -56,6 +59,7 @@ class TrackedPulumiCommand(PulumiCommand):
         self._signalled: set[int] = set()
         self._guard = threading.Lock()
         self._interrupted = False
+        self.profile = profile
 
     @property
     def running(self) -> list[int]:
@@ -86,6 +90,19 @@ class TrackedPulumiCommand(PulumiCommand):
         additional_env: Mapping[str, str],
         on_output: OnOutput | None = None,
         on_error: OnOutput | None = None,
+    ) -> CommandResult:
+        if self.profile is None:
+            return self._run(args, cwd, additional_env, on_output, on_error)
+        with self.profile.call(args) as traced:
+            return self._run(traced, cwd, additional_env, on_output, on_error)
+
+    def _run(
+        self,
+        args: list[str],
+        cwd: str,
+        additional_env: Mapping[str, str],
+        on_output: OnOutput | None,
+        on_error: OnOutput | None,
     ) -> CommandResult:
         # Never prompt: a prompt would hang a worker forever. The flag goes before any `--` separator.
         head = args[: args.index("--")] if "--" in args else args
@@ -150,11 +167,14 @@ class TrackedPulumiCommand(PulumiCommand):
 class EngineProcesses:
     """The run's engine, started the first time a stack needs it: a run that skips every stack starts none."""
 
-    def __init__(self, bin_dir: Path, env: Mapping[str, str], version: str) -> None:
+    def __init__(
+        self, bin_dir: Path, env: Mapping[str, str], version: str, profile: Profile | None = None
+    ) -> None:
         self.bin_dir = bin_dir
         self.env = env
         self.version = version
         """The CLI version the run verified before it started (bootstrap.verify)."""
+        self.profile = profile
         self._command: TrackedPulumiCommand | None = None
         self._guard = threading.Lock()
 
@@ -162,7 +182,7 @@ class EngineProcesses:
     def command(self) -> TrackedPulumiCommand:
         with self._guard:
             if self._command is None:
-                self._command = TrackedPulumiCommand(self.bin_dir, self.env, self.version)
+                self._command = TrackedPulumiCommand(self.bin_dir, self.env, self.version, self.profile)
             return self._command
 
     @property

@@ -18,6 +18,7 @@ from appofapps.orchestrator.execution.engine_errors import summarize
 from appofapps.orchestrator.execution.findings import Findings
 from appofapps.orchestrator.execution.fingerprints import Fingerprints
 from appofapps.orchestrator.execution.options import Operation
+from appofapps.orchestrator.execution.profile import profiled
 from appofapps.orchestrator.execution.recovery import Recovery, unlock_stack_command
 from appofapps.orchestrator.execution.report import RunReport, StackResult, Status
 from appofapps.orchestrator.execution.retry import Failure, classify
@@ -111,7 +112,8 @@ class StackOperation:
                 log.write(line + "\n")
                 log.flush()
 
-            self._attempts(StackRun(project, result, write))
+            with profiled(self.engine.profile, result.stack):
+                self._attempts(StackRun(project, result, write))
         result.ended_at = time.time()
 
     def _attempts(self, stack: StackRun) -> None:

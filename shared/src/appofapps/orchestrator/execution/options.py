@@ -44,6 +44,8 @@ class RunOptions:
     clear_pending_creates: bool = False
     """deploy/destroy: forget pending creates of any resource (the caller checked none exists in its cloud)."""
     allow_local_state: bool = False
+    profile: bool = False
+    """Record where each stack's time went (``--profile``): CLI calls, and the engine's own spans."""
     """staging/production on a file backend outside CI, without asking (CI always refuses it)."""
 
     def __post_init__(self) -> None:

@@ -134,6 +134,10 @@ def print_final(report: RunReport, console: Console | None = None, *, where: lis
         # Logs have no width; a wide table beats one folded into unreadable columns.
         console = Console(file=console.file, width=160, no_color=True)
     console.print(render_table(report))
+    if report.profile is not None:
+        from appofapps.orchestrator.execution.profile import render_profile
+
+        console.print(render_profile(report.profile))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(report.counts().items()))
     verdict = "ok" if report.ok else ("interrupted" if report.interrupted else "FAILED")
     console.print(

@@ -136,6 +136,8 @@ class RunReport:
     """deploy: downstream stacks whose upstream outputs changed since they deployed, and which keys."""
     engine_starts: int = 0
     """Pulumi CLI processes the run started (0 when every stack was settled from the records)."""
+    profile: dict[str, Any] | None = None
+    """``--profile``: where each stack's time went (see execution.profile)."""
 
     @property
     def ok(self) -> bool:
@@ -166,6 +168,7 @@ class RunReport:
             "notes": self.notes,
             "stale": self.stale,
             "engine_starts": self.engine_starts,
+            **({"profile": self.profile} if self.profile is not None else {}),
             "stacks": [self.results[name].to_json() for name in _ordered(self)],
         }
 

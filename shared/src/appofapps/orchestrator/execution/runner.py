@@ -21,6 +21,7 @@ from appofapps.orchestrator.execution.fingerprints import Fingerprints
 from appofapps.orchestrator.execution.operation import StackOperation
 from appofapps.orchestrator.execution.operations import OPERATIONS
 from appofapps.orchestrator.execution.options import Operation, default_report_path
+from appofapps.orchestrator.execution.profile import Profile
 from appofapps.orchestrator.execution.recovery import Recovery
 from appofapps.orchestrator.execution.report import PROCEEDS, RunReport, StackResult, Status
 from appofapps.orchestrator.execution.scheduler import Scheduler
@@ -42,7 +43,9 @@ class Orchestrator:
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
-        self.engine = EngineProcesses(ctx.engine_bin, ctx.engine_env(), ctx.engine_version)
+        self.engine = EngineProcesses(
+            ctx.engine_bin, ctx.engine_env(), ctx.engine_version, Profile() if ctx.options.profile else None
+        )
         self.stop = StopSignals(self.engine, ctx.progress)
         now = time.time()
         stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%dT%H%M%S")
@@ -128,6 +131,8 @@ class Orchestrator:
             finally:
                 self.report.ended_at = time.time()
                 self.report.engine_starts = self.engine.starts
+                if self.engine.profile is not None:
+                    self.report.profile = self.engine.profile.to_json(self.report)
                 ctx.progress.stop()
         path = ctx.options.report_path or default_report_path(
             ctx.root, ctx.environment, ctx.options.operation
