@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 
 from appofapps.orchestrator.execution.context import RunContext
@@ -24,7 +23,7 @@ from appofapps.orchestrator.execution.report import RunReport, StackResult, Stat
 from appofapps.orchestrator.execution.retry import Failure, classify
 from appofapps.orchestrator.execution.rollout_diagnosis import explain
 from appofapps.orchestrator.execution.signals import StopSignals
-from appofapps.orchestrator.execution.stack_engine import EngineEvents, StackWorkspace
+from appofapps.orchestrator.execution.stack_engine import EngineEvents, EngineStack, StackWorkspace
 from appofapps.orchestrator.execution.stack_files import create_stack
 from appofapps.orchestrator.planning.errors import Interrupted
 from appofapps.orchestrator.planning.graph import StackGraph
@@ -216,7 +215,7 @@ class StackOperation:
         create: bool,
         placeholders: list[str] | None = None,
         track_drift: bool = False,
-    ) -> tuple[auto.Stack, EngineEvents] | None:
+    ) -> tuple[EngineStack, EngineEvents] | None:
         """The stack in its workspace, ready for an engine command; None (and ABSENT) when there is no stack."""
         workspace = self.workspace(stack.project, placeholders)
         result = stack.result
@@ -231,17 +230,17 @@ class StackOperation:
         self.recovery.clear_pending_creates(stack.name, selected, stack.write)
         return selected, events
 
-    def _select(self, workspace: StackWorkspace, stack: StackRun, create: bool) -> auto.Stack | None:
+    def _select(self, workspace: StackWorkspace, stack: StackRun, create: bool) -> EngineStack | None:
         name = stack.result.stack
         if not create:
             try:
-                return auto.Stack.select(name, workspace)
+                return EngineStack.select(name, workspace)
             except auto_errors.StackNotFoundError:
                 return None
         state = self.ctx.state
         if state is None or checkpoint_key(state, name) is not None:
             try:
-                return auto.Stack.select(name, workspace)
+                return EngineStack.select(name, workspace)
             except auto_errors.StackNotFoundError:
                 pass
         stack_file = stack.project.stack_file(self.ctx.environment)

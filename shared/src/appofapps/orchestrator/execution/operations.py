@@ -29,7 +29,7 @@ class Deploy(StackOperation):
         super().__init__(*args, **kwargs)
         self._checkout: Checkout | None = None
         self._stopped_before_change: set[str] = set()
-        """Stacks whose policy preview failed: the engine never started their update."""
+        """Stacks whose policy preview failed: the engine never began their update."""
         self.cascade = StaleCascade(self.ctx, self.records, self.stop)
 
     def before_run(self) -> None:
@@ -68,26 +68,27 @@ class Deploy(StackOperation):
                 result.reason = "unchanged since its last deploy"
                 return
         common = events.engine_args(stack.write)
-        if self.ctx.options.policy_packs:
-            # Resource policies run as each resource is created, stack policies after all are: only a preview
-            # can block a violating stack before anything changes.
-            try:
-                selected.preview(**self.policy(), **common)
-            except auto_errors.CommandError:
-                self._stopped_before_change.add(stack.name)
-                raise
-            result.resources_planned = result.resources_done = 0
+        # Resource policies run as each resource is created, stack policies after all are: only a preview can
+        # block a violating stack before anything changes. The engine's own preview inside `up` does, in the same
+        # CLI process: a failed preview ends the command before its update begins.
+        guarded = bool(self.ctx.options.policy_packs)
         drifted = self.fingerprints.drifted(stack.name)
-        up = selected.up(
-            show_secrets=False,
-            suppress_outputs=True,
-            message=self.ctx.options.message,
-            # Read the drifted objects first, so the update sees them as they are and puts them back.
-            refresh=True if drifted else None,
-            **self.policy(),
-            **common,
-        )
-        result.changes = changes(up.summary.resource_changes or {})
+        try:
+            up = selected.up(
+                preview_first=guarded,
+                show_secrets=False,
+                suppress_outputs=True,
+                message=self.ctx.options.message,
+                # Read the drifted objects first, so the update sees them as they are and puts them back.
+                refresh=True if drifted else None,
+                **self.policy(),
+                **common,
+            )
+        except auto_errors.CommandError:
+            if guarded and not events.updating:
+                self._stopped_before_change.add(stack.name)
+            raise
+        result.changes = events.changes(up.summary)
         # What this stack read, as recorded at each upstream's own last deploy: the keys its program reported
         # reading through Upstream, or all of the upstream's outputs when it reads them some other way.
         consumed = {}
@@ -176,7 +177,7 @@ class Refresh(StackOperation):
             refreshed = selected.refresh(
                 show_secrets=False, message=self.ctx.options.message, **scope, **common
             )
-            result.changes = changes(refreshed.summary.resource_changes or {})
+            result.changes = events.changes(refreshed.summary)
         else:
             previewed = selected.preview_refresh(**scope, **common)
             result.changes = changes(previewed.change_summary)
@@ -231,7 +232,7 @@ class Destroy(StackOperation):
         destroyed = selected.destroy(
             show_secrets=False, message=self.ctx.options.message, **events.engine_args(stack.write)
         )
-        result.changes = changes(destroyed.summary.resource_changes or {})
+        result.changes = events.changes(destroyed.summary)
         if not self.ctx.options.keep_stacks:
             # preserve_config: the stack file is source code; only the backend's record goes.
             selected.workspace.remove_stack(result.stack, preserve_config=True)

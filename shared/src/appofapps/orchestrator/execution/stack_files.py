@@ -16,13 +16,16 @@ import yaml
 from pulumi import automation as auto
 
 from appofapps.layout import declared_secrets_provider
+from appofapps.orchestrator.execution.stack_engine import EngineStack
 
 
-def create_stack(name: str, workspace: auto.LocalWorkspace, stack_file: Path) -> tuple[auto.Stack, list[str]]:
+def create_stack(
+    name: str, workspace: auto.LocalWorkspace, stack_file: Path
+) -> tuple[EngineStack, list[str]]:
     """Create ``name`` with the stack file's secrets provider; returns the stack and the keys added to the file."""
     original = stack_file.read_text(encoding="utf-8") if stack_file.is_file() else None
     workspace.secrets_provider = declared_secrets_provider(stack_file) or workspace.secrets_provider
-    stack = auto.Stack.create(name, workspace)
+    stack = EngineStack.create(name, workspace)
     if original is None or not stack_file.is_file():
         return stack, []
     written = stack_file.read_text(encoding="utf-8")
