@@ -13,8 +13,10 @@
    0.3 s target, with the interpreter's bytecode cache as this environment has it and with a warm one.
 7. No-op redeploy: a generated 20-stack estate, every stack up to date (no engine start), versus a sequential
    loop of raw `pulumi up` over the same 20 unchanged stacks; target at least 20x.
+8. deploy-local: this estate from an empty state, rendered, against 30 s and against raw `pulumi preview` +
+   `pulumi up` with the same policy pack summed along its critical path (benchmarks/local_deploy.py).
 
-Usage: python benchmarks/orchestrator_bench.py [--only overhead,parallel,plan,backend,startup,noop]
+Usage: python benchmarks/orchestrator_bench.py [--only overhead,parallel,plan,backend,startup,noop,local]
        [--stacks 6] [--workers 3] [--projects 500] [--noop-stacks 20] [--repeat 3]
 Sections run in the order above; --only runs some of them (default: all). Fixture stacks are tiny (one
 component, StackReference reads); each run uses its own temporary file backend.
@@ -38,6 +40,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
+from local_deploy import LOCAL_TARGET, PATH_TARGET, deploy_local
 
 from appofapps.engine.bootstrap import Engine, bootstrap
 from appofapps.orchestrator import Operation, RunOptions, Selection, plan, run
@@ -93,16 +96,25 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def raw_up(engine: Engine, env: dict[str, str], project: Path, cpu: list[float] | None = None) -> float:
+POLICY_PACK = Path(__file__).resolve().parents[1] / "platform" / "policy"
+
+
+def raw_up(
+    engine: Engine,
+    env: dict[str, str],
+    project: Path,
+    cpu: list[float] | None = None,
+    *,
+    policy: bool = False,
+) -> float:
     """Seconds for `pulumi stack select --create` + `pulumi up` of one stack, as a shell loop runs them; the CPU
-    seconds they used (the CLI, its language host and the program) are appended to ``cpu``."""
+    seconds they used (the CLI, its language host and the program) are appended to ``cpu``. ``policy``: the
+    `up` enforces the estate's pack and previews first, as the orchestrator's guarded deploy does."""
     stack = f"organization/{project.name}/bench"
     cpu_before = children_cpu()
     started = time.perf_counter()
-    for args in (
-        ["stack", "select", "--create", stack],
-        ["up", "--yes", "--skip-preview", "--stack", stack],
-    ):
+    up = ["up", "--yes", "--policy-pack", str(POLICY_PACK)] if policy else ["up", "--yes", "--skip-preview"]
+    for args in (["stack", "select", "--create", stack], [*up, "--stack", stack]):
         subprocess.run(
             [str(engine.pulumi), *args, "--non-interactive"],
             cwd=project,
@@ -114,9 +126,6 @@ def raw_up(engine: Engine, env: dict[str, str], project: Path, cpu: list[float] 
     if cpu is not None:
         cpu.append(children_cpu() - cpu_before)
     return elapsed
-
-
-POLICY_PACK = Path(__file__).resolve().parents[1] / "platform" / "policy"
 
 
 def orchestrated(
@@ -227,11 +236,15 @@ def generate_estate(root: Path, projects: int, *, seed: int = 7) -> None:
 
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("overhead", "parallel", "plan", "backend", "startup", "noop")
+SECTIONS = ("overhead", "parallel", "plan", "backend", "startup", "noop", "local")
 STARTUP_TARGET = 0.3
 """Seconds: `appofapps plan --root . --env local`, from the shell to its exit."""
 PLAN_TARGET = 0.4
 """Seconds: a plan of the generated 500-project estate."""
+OVERHEAD_TARGET = 1.10
+"""The orchestrator's deploy of one stack / the raw CLI doing the same work."""
+POLICY_TARGET = 1.0
+"""Seconds the policy pack may add to a deployed stack."""
 NOOP_TARGET = 20.0
 """How many times faster than a loop of raw `pulumi up` a no-op redeploy must be."""
 
@@ -359,6 +372,11 @@ def main() -> int:
                 args.repeat,
                 lambda: orchestrated(engine, env, single, 1, policy=True),
             )
+            results["raw_guarded"] = measure(
+                "raw `stack select` + `up --policy-pack` (previews first)",
+                args.repeat,
+                lambda: raw_up(engine, env, project, policy=True),
+            )
             print()
 
         if "parallel" in only:
@@ -449,6 +467,10 @@ def main() -> int:
             noop_redeploy(engine, base, args, results)
             print()
 
+        if "local" in only:
+            deploy_local(engine, base, results)
+            print()
+
     print_ratios(results, args, cpus)
     return 0
 
@@ -457,13 +479,20 @@ def print_ratios(r: dict[str, float], args: argparse.Namespace, cpus: int) -> No
     """Every ratio of the sections that ran, each with its target where the issue sets one."""
     print("ratios")
     if "raw" in r:
+        overhead, guarded = r["orch"] / r["raw"], r["guarded"] / r["raw_guarded"]
         print(
-            f"  orchestrator / raw pulumi up, one stack:           {r['orch'] / r['raw']:6.2f}x"
-            f"  ({r['orch'] - r['raw']:+.2f}s per run)"
+            f"  orchestrator / raw pulumi up, one stack:           {overhead:6.2f}x"
+            f"  ({r['orch'] - r['raw']:+.2f}s per run; target <= {OVERHEAD_TARGET}x, {verdict(overhead <= OVERHEAD_TARGET)})"
         )
         print(
+            f"  the same, both with the policy pack and a preview: {guarded:6.2f}x"
+            f"  ({r['guarded'] - r['raw_guarded']:+.2f}s per run; target <= {OVERHEAD_TARGET}x,"
+            f" {verdict(guarded <= OVERHEAD_TARGET)})"
+        )
+        added = r["guarded"] - r["orch"]
+        print(
             f"  with policy pack / without, one stack:             {r['guarded'] / r['orch']:6.2f}x"
-            f"  ({r['guarded'] - r['orch']:+.2f}s per stack)"
+            f"  ({added:+.2f}s per stack; target <= +{POLICY_TARGET:.0f}s, {verdict(added <= POLICY_TARGET)})"
         )
     if "parallel" in r:
         bound = max(r["latency_bound"], r["cpu_bound"])
@@ -520,6 +549,16 @@ def print_ratios(r: dict[str, float], args: argparse.Namespace, cpus: int) -> No
             f"  raw pulumi up loop / no-op redeploy, {args.noop_stacks} stacks:      {speedup:6.2f}x faster"
             f"  (target >= {NOOP_TARGET:.0f}x, {verdict(speedup >= NOOP_TARGET and r['noop_starts'] == 0)};"
             f" engine starts {r['noop_starts']:.0f})"
+        )
+    if "local" in r:
+        print(
+            f"  deploy-local, rendered, from empty:                 {r['local']:6.2f}s"
+            f"  (target < {LOCAL_TARGET:.0f}s, {verdict(r['local'] < LOCAL_TARGET)})"
+        )
+        ratio = r["local"] / r["local_path"]
+        print(
+            f"  deploy-local / raw preview + up, critical path:     {ratio:6.2f}x"
+            f"  (target <= {PATH_TARGET}x, {verdict(ratio <= PATH_TARGET)})"
         )
 
 
