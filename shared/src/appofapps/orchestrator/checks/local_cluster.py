@@ -35,6 +35,20 @@ def uses_own_control_plane(environment: str, env: Mapping[str, str]) -> bool:
     return local_mode(env) == LIVE
 
 
+def kubernetes_target(environment: str, env: Mapping[str, str]) -> str:
+    """Where ``environment``'s Kubernetes objects go, when a variable decides it rather than a stack file: for
+    `local`, ``render``, ``live:estate`` (the estate's own control plane) or ``live:context=<name>``; else empty.
+
+    A deploy of the same files to another target is a different deploy: the stack's fingerprint includes this.
+    """
+    if environment != LOCAL_ENVIRONMENT:
+        return ""
+    if local_mode(env) == RENDER:
+        return RENDER
+    context = env.get(CONTEXT_VARIABLE, "").strip()
+    return f"{LIVE}:context={context}" if context else f"{LIVE}:estate"
+
+
 def ensure_local_cluster(root: Path, environment: str, env: Mapping[str, str]) -> ControlPlane | None:
     """The running control plane `local` deploys to, started when it is down; None when none is needed."""
     try:

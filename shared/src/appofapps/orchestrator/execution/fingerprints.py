@@ -14,6 +14,7 @@ from typing import Any
 
 from pulumi.automation import errors as auto_errors
 
+from appofapps.orchestrator.checks.local_cluster import kubernetes_target
 from appofapps.orchestrator.execution.context import RunContext
 from appofapps.orchestrator.execution.engine_command import EngineProcesses
 from appofapps.orchestrator.execution.report import StackResult, Status
@@ -42,6 +43,7 @@ class Fingerprints:
         self.refreshes = refreshes
         self.engine = engine
         self._policy_digest = policy_digest(ctx.options.policy_packs, ctx.options.policy_pack_configs)
+        self._target = kubernetes_target(ctx.environment, ctx.env)
 
     def of(self, project: Project) -> tuple[str, dict[str, DeployRecord | None]]:
         """The stack's fingerprint now, and the records of the upstreams it covers."""
@@ -58,6 +60,7 @@ class Fingerprints:
             dependencies=deps,
             shared_digest=shared_digest(project, ctx.estate.shared_library),
             policy_hash=self._policy_digest,
+            target=self._target,
         )
         return print_, deps
 

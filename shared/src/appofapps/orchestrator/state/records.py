@@ -133,12 +133,16 @@ def fingerprint(
     dependencies: dict[str, DeployRecord | None],
     shared_digest: str,
     policy_hash: str = "",
+    target: str = "",
 ) -> str:
     digest = hashlib.sha256()
     digest.update(f"{project.name}\0{environment}\0{engine_version}\0{sdk_versions()}\0".encode())
     digest.update(f"shared:{shared_digest}\0".encode())
     # A stack deployed under other policy has not passed this policy yet.
     digest.update(f"policy:{policy_hash}\0".encode())
+    if target:
+        # The same files rendered to disk, or applied to another cluster, are not deployed where they go now.
+        digest.update(f"target:{target}\0".encode())
     for path in _files(project, environment):
         digest.update(
             path.relative_to(project.path).as_posix().encode() if path.is_relative_to(project.path) else b""
