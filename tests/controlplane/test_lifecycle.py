@@ -14,7 +14,13 @@ import pytest
 
 from appofapps.controlplane.api import KubeApi
 from appofapps.controlplane.build import HOLD_ANNOTATION, ControlPlaneBinaries
-from appofapps.controlplane.lifecycle import COMPONENTS, DATA_DIR_VARIABLE, NODE_NAME, ControlPlane
+from appofapps.controlplane.lifecycle import (
+    COMPONENTS,
+    DATA_DIR_VARIABLE,
+    ETCD_STAMP,
+    NODE_NAME,
+    ControlPlane,
+)
 from appofapps.controlplane.target import LIVE, LOCAL_KUBERNETES_VARIABLE
 from appofapps.orchestrator.checks.local_cluster import ensure_local_cluster
 
@@ -130,6 +136,11 @@ def test_a_deployment_gets_pods_that_become_ready_through_kwok(control_plane: Co
     assert {p["metadata"]["ownerReferences"][0]["kind"] for p in pods} == {"ReplicaSet"}
     assert {p["spec"]["nodeName"] for p in pods} == {NODE_NAME}
     assert {p["status"]["phase"] for p in pods} == {"Running"}
+    # KWOK's streaming watches need an etcd that answers watch progress requests; without one every watch
+    # fails and KWOK sees new pods only when it lists again, tens of seconds later.
+    kwok_log = control_plane.log_file("kwok").read_text(encoding="utf-8", errors="replace")
+    assert "watch ended with error" not in kwok_log
+    assert (control_plane.directory / ETCD_STAMP).read_text(encoding="utf-8").strip() == "3.6"
 
 
 def test_a_pod_kwok_is_told_to_hold_never_becomes_ready(control_plane: ControlPlane) -> None:

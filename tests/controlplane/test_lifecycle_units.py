@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from appofapps.cli import main
-from appofapps.controlplane.build import ControlPlanePins
-from appofapps.controlplane.lifecycle import DATA_DIR_VARIABLE, ControlPlane
+from appofapps.controlplane.build import ControlPlaneBinaries, ControlPlanePins
+from appofapps.controlplane.lifecycle import DATA_DIR_VARIABLE, ETCD_STAMP, ControlPlane, ControlPlaneError
 from appofapps.controlplane.target import (
     CONTEXT_VARIABLE,
     LIVE,
@@ -124,12 +124,11 @@ def test_a_missing_control_plane_pin_is_named(tmp_path: Path) -> None:
 
 def test_the_staging_modules_follow_the_kubernetes_pin(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.appofapps.controlplane]\nkubernetes = "v1.34.2"\nkwok = "0.8.0"\n'
-        'etcd-debian = "3.4.23"\netcd-module = "3.6.7"\n',
+        '[tool.appofapps.controlplane]\nkubernetes = "v1.34.2"\nkwok = "0.8.0"\netcd-module = "3.6.7"\n',
         encoding="utf-8",
     )
     pins = ControlPlanePins.load(tmp_path)
-    assert (pins.kubernetes, pins.staging_version, pins.etcd) == ("1.34.2", "v0.34.2", ("3.4.23", "3.6.7"))
+    assert (pins.kubernetes, pins.staging_version, pins.etcd_module) == ("1.34.2", "v0.34.2", "3.6.7")
 
 
 def test_local_deploys_to_the_live_api_server_unless_told_to_render() -> None:
@@ -159,3 +158,25 @@ def test_no_control_plane_is_started_where_none_is_deployed_to(
 def test_a_mistyped_mode_is_refused_before_anything_starts(tmp_path: Path) -> None:
     with pytest.raises(OrchestratorError, match=r"APPOFAPPS_LOCAL_KUBERNETES='rendr': must be 'live'"):
         ensure_local_cluster(tmp_path, "local", {LOCAL_KUBERNETES_VARIABLE: "rendr"})
+
+
+@pytest.mark.parametrize(
+    ("stamp", "named"), [(None, "etcd 3.4 (the one earlier versions used)"), ("3.5", "etcd 3.5")]
+)
+def test_data_another_etcd_wrote_is_refused_with_the_way_out_before_anything_starts(
+    tmp_path: Path, stamp: str | None, named: str
+) -> None:
+    (tmp_path / "etcd" / "member").mkdir(parents=True)
+    if stamp is not None:
+        (tmp_path / ETCD_STAMP).write_text(stamp + "\n", encoding="utf-8")
+    missing = tmp_path / "no-such-binary"
+    binaries = ControlPlaneBinaries(
+        missing, missing, missing, missing, missing, missing, "1.34.2", "0.8.0", "3.6.7"
+    )
+    with pytest.raises(ControlPlaneError) as refused:
+        ControlPlane(tmp_path, binaries, log=lambda _: None).start()
+    message = str(refused.value)
+    assert f"{tmp_path / 'etcd'} holds data of {named}, which etcd 3.6.7 cannot read" in message
+    assert f"`rm -rf {tmp_path / 'etcd'}`" in message
+    assert "`python3 -m nox -s refresh-local`" in message and "`python3 -m nox -s deploy-local`" in message
+    assert not list((tmp_path / "run").glob("*.pid")), "nothing may start on data etcd would panic on"

@@ -5,15 +5,14 @@
   path, so ``go install`` refuses it; a wrapper module requires it and replaces each staging module with its
   published ``v0.<minor>.<patch>``. The scheduler is there because KWOK simulates nodes but binds no pod.
 - ``kwok`` from ``sigs.k8s.io/kwok``, with its node and pod Stages read out of the same module at build time.
-- ``etcd``: one on PATH at a pinned version, else Debian's ``etcd-server`` through apt (as root), else built
-  from ``go.etcd.io/etcd/server/v3``.
+- ``etcd``: one on PATH at the pinned version, else built from ``go.etcd.io/etcd/server/v3`` (see
+  :func:`ensure_etcd` for why not an older etcd a distribution offers).
 Each is keyed by version under ``<cache>/controlplane/`` and only a complete build ever sits at its key.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -65,10 +64,8 @@ class ControlPlanePins:
     """``k8s.io/kubernetes`` version (no ``v``); the staging modules are at ``0.<minor>.<patch>``."""
     kwok: str
     """``sigs.k8s.io/kwok`` version."""
-    etcd: tuple[str, ...]
-    """etcd versions accepted: Debian's ``etcd-server`` and the Go module fallback."""
     etcd_module: str
-    """``go.etcd.io/etcd/server/v3`` version built where no accepted etcd can be installed."""
+    """``go.etcd.io/etcd/server/v3`` version: the etcd used (from PATH at exactly this version, else built)."""
 
     @classmethod
     def load(cls, root: Path | None = None) -> ControlPlanePins:
@@ -82,7 +79,6 @@ class ControlPlanePins:
             return cls(
                 kubernetes=str(pins["kubernetes"]).removeprefix("v"),
                 kwok=str(pins["kwok"]).removeprefix("v"),
-                etcd=(str(pins["etcd-debian"]).removeprefix("v"), module),
                 etcd_module=module,
             )
         except KeyError as error:
@@ -304,43 +300,6 @@ def ensure_kwok(pins: ControlPlanePins, log: Log = _stderr) -> Path:
 # ---------------------------------------------------------------- etcd
 
 
-def _apt_install_etcd(pins: ControlPlanePins, log: Log) -> Path | None:
-    """Install Debian's etcd-server when this is a root Debian machine and apt offers a pinned version."""
-    if not shutil.which("apt-get") or os.geteuid() != 0:
-        return None
-
-    def candidate() -> str:
-        out = subprocess.run(
-            ["apt-cache", "policy", "etcd-server"], capture_output=True, text=True, check=False
-        )
-        found = re.search(r"Candidate:\s*(\S+)", out.stdout)
-        return found.group(1) if found else ""
-
-    offered = candidate()
-    if not offered or offered == "(none)":
-        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, check=False, timeout=600)
-        offered = candidate()
-    if not any(offered.startswith(version) for version in pins.etcd):
-        log(
-            f"apt offers etcd-server {offered or 'not at all'}, not a pinned version ({', '.join(pins.etcd)})"
-        )
-        return None
-    log(f"installing Debian's etcd-server {offered} with apt-get")
-    result = subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "etcd-server"],
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    if result.returncode != 0:
-        log("apt-get install etcd-server failed: " + (result.stderr.strip().splitlines() or ["?"])[-1])
-        return None
-    found = shutil.which("etcd")
-    return Path(found) if found else None
-
-
 def _build_etcd(pins: ControlPlanePins, slot: Path, log: Log) -> Path:
     env = _check_go(log)
     partial = slot.with_name(slot.name + ".partial")
@@ -370,24 +329,23 @@ def _build_etcd(pins: ControlPlanePins, slot: Path, log: Log) -> Path:
 
 
 def ensure_etcd(pins: ControlPlanePins, log: Log = _stderr) -> tuple[Path, str]:
-    """An etcd at a pinned version and where it came from."""
+    """An etcd at the pinned version and that version: one on PATH, else the cached build, else a new build.
+
+    KWOK's client-go watches with streaming lists, which need an etcd that answers watch progress requests
+    (3.4.31+, 3.5.13+): with an older one (Debian's 3.4.23) every watch fails and KWOK sees pods only when it
+    lists again, tens of seconds later, so each rollout waited that long.
+    """
     on_path = shutil.which("etcd")
     if on_path:
         actual = _version_of(Path(on_path), ETCD_VERSION)
-        if actual in pins.etcd:
+        if actual == pins.etcd_module:
             return Path(on_path), actual
         log(
-            f"ignoring etcd {actual or '(unrunnable)'} on PATH at {on_path}: the estate pins {', '.join(pins.etcd)}"
+            f"ignoring etcd {actual or '(unrunnable)'} on PATH at {on_path}: the estate pins {pins.etcd_module}"
         )
     slot = cache_root() / "controlplane" / f"etcd-v{pins.etcd_module}"
     if _version_of(slot / "etcd", ETCD_VERSION) == pins.etcd_module:
         return slot / "etcd", pins.etcd_module
-    if not on_path:
-        installed = _apt_install_etcd(pins, log)
-        if installed:
-            actual = _version_of(installed, ETCD_VERSION)
-            if actual in pins.etcd:
-                return installed, actual
     binary = _build_etcd(pins, slot, log)
     actual = _version_of(binary, ETCD_VERSION)
     if actual != pins.etcd_module:

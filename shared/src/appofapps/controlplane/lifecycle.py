@@ -40,9 +40,8 @@ CONTEXT = "appofapps-local"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 PORT_NAMES = ("etcd-client", "etcd-peer", "apiserver", "kwok")
 READY_TIMEOUT = 90.0
-# KWOK's client-go asks for streaming list-watch, which needs etcd >= 3.4.31; Debian's 3.4.23 refuses it on every
-# watch. The classic list-then-watch works with any etcd.
-COMPONENT_ENV = {"kwok": {"KUBE_FEATURE_WatchListClient": "false"}}
+ETCD_STAMP = "etcd-version"
+"""In the data directory: the etcd minor version (``3.6``) that wrote its ``etcd/`` data."""
 STOP_TIMEOUT = 15.0
 
 
@@ -336,7 +335,7 @@ class ControlPlane:
             pid = os.posix_spawn(
                 command[0],
                 command,
-                {**os.environ, **COMPONENT_ENV.get(component, {})},
+                dict(os.environ),
                 file_actions=[
                     (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                     (os.POSIX_SPAWN_DUP2, fd, 1),
@@ -444,6 +443,7 @@ class ControlPlane:
             alive = ", ".join(n for n, p in current.pids.items() if p)
             self.log(f"a partial control plane is running ({alive}); stopping it and starting all again")
             self.stop()
+        self._check_etcd_data(self.binaries.etcd_version)
         ensure_pki(self.directory / "pki")
         ports = self._assign_ports()
         self._write_kubeconfig(ports["apiserver"])
@@ -468,6 +468,24 @@ class ControlPlane:
             f"kubeconfig: {self.kubeconfig}"
         )
         return status
+
+    def _check_etcd_data(self, version: str) -> None:
+        """Refuse data an etcd of another minor version wrote (etcd would panic on it); stamp new data."""
+        stamp = self.directory / ETCD_STAMP
+        minor = ".".join(version.split(".")[:2])
+        written = stamp.read_text(encoding="utf-8").strip() if stamp.is_file() else None
+        data = self.directory / "etcd"
+        if not (data / "member").is_dir():
+            stamp.write_text(minor + "\n", encoding="utf-8")
+            return
+        if written == minor:
+            return
+        raise ControlPlaneError(
+            f"{data} holds data of etcd {written or '3.4 (the one earlier versions used)'}, which etcd {version} "
+            f"cannot read. It holds only the objects `local` deployed to this control plane. Delete it with "
+            f"`rm -rf {data}`, start again, then `python3 -m nox -s refresh-local` finds those objects gone and "
+            f"`python3 -m nox -s deploy-local` puts them back"
+        )
 
     def _start_all(self, commands: dict[str, list[str]], ports: dict[str, int], started: float) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
