@@ -13,7 +13,6 @@ Usage: python benchmarks/controlplane_bench.py [--repeat 3] [--cold] [--skip-dep
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import re
 import shutil
@@ -24,13 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from local_deploy import copy_estate, local_env, orchestrate
+
 from appofapps.controlplane.build import ControlPlaneBinaries, ensure_binaries
 from appofapps.controlplane.lifecycle import DATA_DIR_VARIABLE, ControlPlane
-from appofapps.controlplane.target import LIVE, LOCAL_KUBERNETES_VARIABLE, RENDER
-from appofapps.engine.backend import LOCAL_PASSPHRASE
+from appofapps.controlplane.target import LIVE, RENDER
 from appofapps.engine.bootstrap import bootstrap
-from appofapps.orchestrator import Operation, RunOptions, Selection, run
-from appofapps.orchestrator.execution.progress import PlainProgress
+from appofapps.orchestrator import Operation
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 2**20
@@ -59,54 +58,17 @@ def memory(plane: ControlPlane) -> dict[str, float]:
     return {name: value / MIB for name, value in plane.status().memory_bytes().items()}
 
 
-def estate_copy() -> Path:
-    root = Path(tempfile.mkdtemp(prefix="appofapps-bench-estate-"))
-    for name in ("platform", "apps"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
-    (root / ".venv").symlink_to(REPO / ".venv")
-    return root
-
-
 def deploy_estate(mode: str, plane: ControlPlane) -> float:
+    """Seconds of the whole estate's deploy in ``mode`` (on ``plane`` when live); then destroyed."""
     engine = bootstrap(log=quiet)
-    root = estate_copy()
-    state = root / ".state"
-    state.mkdir()
-    env = engine.env()
-    env.update(
-        {
-            "PULUMI_BACKEND_URL": state.as_uri(),
-            "PULUMI_CONFIG_PASSPHRASE": LOCAL_PASSPHRASE,
-            LOCAL_KUBERNETES_VARIABLE: mode,
-            DATA_DIR_VARIABLE: str(plane.directory),
-        }
-    )
-    started = time.monotonic()
-    report = run(
-        root,
-        "local",
-        RunOptions(operation=Operation.DEPLOY, handle_signals=False),
-        Selection(),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(io.StringIO()),
-    )
-    elapsed = time.monotonic() - started
+    root = copy_estate(Path(tempfile.mkdtemp(prefix="appofapps-bench-estate-")) / "estate")
+    env = {**local_env(engine, root / ".state", mode), DATA_DIR_VARIABLE: str(plane.directory)}
+    elapsed, report = orchestrate(engine, root, env)
     if not report.ok:
         raise SystemExit(f"deploy ({mode}) failed: {[(n, r.reason) for n, r in report.results.items()]}")
-    destroyed = run(
-        root,
-        "local",
-        RunOptions(operation=Operation.DESTROY, handle_signals=False),
-        Selection(),
-        engine=engine,
-        base_env=env,
-        progress=PlainProgress(io.StringIO()),
-    )
-    if not destroyed.ok:
+    if not orchestrate(engine, root, env, Operation.DESTROY)[1].ok:
         raise SystemExit(f"destroy ({mode}) failed")
-    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(root.parent, ignore_errors=True)
     return elapsed
 
 

@@ -21,7 +21,7 @@ from appofapps.controlplane.lifecycle import ControlPlane, data_dir
 from appofapps.controlplane.target import LIVE, LOCAL_KUBERNETES_VARIABLE, RENDER
 from appofapps.engine.backend import LOCAL_PASSPHRASE
 from appofapps.engine.bootstrap import Engine
-from appofapps.orchestrator import Operation, RunOptions, Selection, plan, run
+from appofapps.orchestrator import Operation, RunOptions, RunReport, Selection, plan, run
 from appofapps.orchestrator.execution.guard import policy_gates
 from appofapps.orchestrator.execution.progress import PlainProgress
 
@@ -70,22 +70,29 @@ def control_plane(root: Path, mode: str) -> ControlPlane | None:
     return plane
 
 
+def orchestrate(
+    engine: Engine, root: Path, env: dict[str, str], operation: Operation = Operation.DEPLOY
+) -> tuple[float, RunReport]:
+    """One run of the orchestrator over the copy's `local` stacks, and its seconds."""
+    started = time.perf_counter()
+    report = run(
+        root,
+        "local",
+        RunOptions(operation=operation, handle_signals=False),
+        Selection(),
+        engine=engine,
+        base_env=env,
+        progress=PlainProgress(io.StringIO()),
+    )
+    return time.perf_counter() - started, report
+
+
 def orchestrated(engine: Engine, base: Path, mode: str) -> float:
     root = copy_estate(base / f"local-{mode}-orchestrator")
     env = local_env(engine, base / f"state-local-{mode}-orchestrator", mode)
     plane = control_plane(root, mode)
     try:
-        started = time.perf_counter()
-        report = run(
-            root,
-            "local",
-            RunOptions(operation=Operation.DEPLOY, handle_signals=False),
-            Selection(),
-            engine=engine,
-            base_env=env,
-            progress=PlainProgress(io.StringIO()),
-        )
-        wall = time.perf_counter() - started
+        wall, report = orchestrate(engine, root, env)
     finally:
         if plane is not None:
             plane.stop()
