@@ -31,7 +31,6 @@ from appofapps.controlplane.target import LIVE, RENDER
 from appofapps.engine.bootstrap import bootstrap
 from appofapps.orchestrator import Operation
 
-REPO = Path(__file__).resolve().parents[1]
 MIB = 2**20
 
 
