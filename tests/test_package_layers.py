@@ -58,3 +58,16 @@ def test_a_program_loads_none_of_the_tool() -> None:
 def test_every_name_the_orchestrator_exports_resolves() -> None:
     missing = [name for name in appofapps.orchestrator.__all__ if not hasattr(appofapps.orchestrator, name)]
     assert missing == []
+
+
+def test_a_team_apps_program_loads_the_aws_sdk_only_to_create_aws_resources() -> None:
+    # A `local` app creates none, so its program starts without loading the AWS SDK.
+    loaded = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", PROBE, "appofapps.app_program", "appofapps.components.app"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert "pulumi_aws" not in loaded

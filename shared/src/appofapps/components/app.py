@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from appofapps.components.tenancy import TEAM_LABEL
 from appofapps.k8s import Kube
 from appofapps.manifest import Manifest
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
 
 TYPE = "appofapps:app:App"
 APP_LABEL = "appofapps.io/app"
@@ -301,6 +303,9 @@ class App(pulumi.ComponentResource):
         self, name: str, args: AppArgs, namespace: pulumi.Output[str]
     ) -> tuple[aws.iam.Role, list[k8s.core.v1.EnvVarArgs]]:
         """The IRSA role, the app-owned AWS resources and the one policy tying them together."""
+        # Imported here: a `local` app creates no AWS resource, and its program need not load the AWS SDK.
+        import pulumi_aws as aws
+
         assert args.aws_identity is not None
         manifest = args.manifest
         child = pulumi.ResourceOptions(parent=self)
