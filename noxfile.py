@@ -143,17 +143,9 @@ OPERATIONS = {
 }
 
 
-# `local` talks to the local API server (unless APPOFAPPS_LOCAL_KUBERNETES=render, or APPOFAPPS_KUBE_CONTEXT names
-# a cluster of the user's own): these start it on demand.
-NEEDS_LOCAL_CLUSTER = {"deploy", "preview", "refresh", "destroy", "rollback"}
-
-
 def _define(operation: str, environment: str) -> None:
+    # A `local` run starts the estate's control plane itself when it needs one (before any lock).
     def session_function(session: nox.Session) -> None:
-        live = os.environ.get("APPOFAPPS_LOCAL_KUBERNETES", "").strip() in ("", "live")
-        own_cluster = not os.environ.get("APPOFAPPS_KUBE_CONTEXT", "").strip()
-        if environment == "local" and live and own_cluster and operation in NEEDS_LOCAL_CLUSTER:
-            estate(session, "cluster", "up", "--root", str(ROOT))
         estate(session, operation, "--root", str(ROOT), "--env", environment, *session.posargs)
 
     session_function.__doc__ = OPERATIONS[operation].format(env=environment)
