@@ -13,9 +13,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from engine_helpers import REPO_ROOT
 
 from appofapps.credentials import StaticCredentialsRefused, refuse_static_keys_in_ci
+from appofapps.engine.backend import LOCAL_PASSPHRASE
 from appofapps.engine.passphrase import PassphraseError, PassphraseStack, check, read_passphrase
 from appofapps.orchestrator import plan
-from appofapps.orchestrator.checks.preflight import PreflightError, preflight
+from appofapps.orchestrator.checks import preflight as preflight_checks
+from appofapps.orchestrator.checks.preflight import PUBLICLY_OPENED_DIR, PreflightError, preflight
 from appofapps.orchestrator.planning.discovery import discover
 
 from .estates import write_project
@@ -175,3 +177,35 @@ def test_a_new_passphrase_stack_outside_local_needs_a_passphrase_before_anything
         data["secretsprovider"] = "awskms://alias/dev?region=us-east-1"
         stack_file.write_text(yaml.safe_dump(data))
     preflight(planned.estate, planned.graph, backend)
+
+
+def test_salts_the_public_local_passphrase_opened_are_remembered_across_runs_and_secret_ones_never(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APPOFAPPS_CACHE", str(tmp_path / "cache"))
+    for estate, phrase in (("public", LOCAL_PASSPHRASE), ("secret", "a-passphrase-nobody-published")):
+        for name in ("a", "b"):
+            path = write_project(tmp_path / estate, name, name, environments=("dev",))
+            with_salt(path / "Pulumi.dev.yaml", sealed_salt(phrase))
+    derived: list[object] = []
+    pbkdf2 = hashlib.pbkdf2_hmac
+    monkeypatch.setattr(hashlib, "pbkdf2_hmac", lambda *args: derived.append(args) or pbkdf2(*args))
+
+    def run(estate: str, phrase: str) -> int:
+        """PBKDF2 derivations of one run, in a fresh process (nothing remembered in memory)."""
+        monkeypatch.setattr(preflight_checks, "_opened", set())
+        before = len(derived)
+        planned = plan(tmp_path / estate, "dev")
+        try:
+            preflight(planned.estate, planned.graph, {"PULUMI_CONFIG_PASSPHRASE": phrase})
+        finally:
+            after = len(derived)
+        return after - before
+
+    assert run("public", LOCAL_PASSPHRASE) == 2
+    assert run("public", LOCAL_PASSPHRASE) == 0, "a later run derived the public passphrase's keys again"
+    with pytest.raises(PreflightError, match="incorrect passphrase"):
+        run("public", "not-the-local-passphrase")
+    assert run("secret", "a-passphrase-nobody-published") == 2
+    assert run("secret", "a-passphrase-nobody-published") == 2, "a secret passphrase's check was remembered"
+    assert len(list((tmp_path / "cache" / PUBLICLY_OPENED_DIR).iterdir())) == 2

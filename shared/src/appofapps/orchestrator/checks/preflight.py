@@ -10,12 +10,15 @@ import hashlib
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
 import yaml
 
 from appofapps.credentials import StaticCredentialsRefused, refuse_static_keys_in_ci
 from appofapps.engine import passphrase
+from appofapps.engine.backend import LOCAL_PASSPHRASE
+from appofapps.engine.bootstrap import cache_root
 from appofapps.orchestrator.planning.errors import OrchestratorError
 from appofapps.orchestrator.planning.graph import StackGraph
 from appofapps.orchestrator.planning.model import Estate
@@ -23,6 +26,18 @@ from appofapps.orchestrator.planning.model import Estate
 # Passphrase checks that succeeded in this process, by digest of (salt, passphrase): each costs ~0.3 s of PBKDF2.
 _opened: set[str] = set()
 _opened_guard = threading.Lock()
+PUBLICLY_OPENED_DIR = "salts-the-local-passphrase-opens"
+"""Under the engine cache: one empty file per stack-file salt the documented, public `local` passphrase opened."""
+
+
+def _publicly_opened(stack: passphrase.PassphraseStack) -> Path:
+    """Where a check that the public `local` passphrase opens this salt is remembered across runs.
+
+    Remembering a secret passphrase would leave a cheap test of guesses on disk; this passphrase is printed in the
+    README, so the record tells nobody anything. A deleted record costs one check; an unfounded one, the engine's
+    own refusal to decrypt, before it changes anything.
+    """
+    return cache_root() / PUBLICLY_OPENED_DIR / hashlib.sha256(stack.salt.encode()).hexdigest()[:32]
 
 
 class PreflightError(OrchestratorError):
@@ -76,17 +91,26 @@ def check_passphrases(estate: Estate, graph: StackGraph, env: Mapping[str, str])
     except passphrase.PassphraseError as error:
         raise PreflightError(str(error)) from None
 
+    public = phrase == LOCAL_PASSPHRASE
+
     def problem(stack: passphrase.PassphraseStack) -> passphrase.PassphraseError | None:
         digest = hashlib.sha256(f"{stack.salt}\0{phrase}".encode()).hexdigest()
         with _opened_guard:
             if digest in _opened:
                 return None
+        if public and _publicly_opened(stack).is_file():
+            return None
         try:
             passphrase.check(stack, phrase)
         except passphrase.PassphraseError as error:
             return error
         with _opened_guard:
             _opened.add(digest)
+        if public:
+            record = _publicly_opened(stack)
+            with suppress(OSError):  # an unwritable cache only costs the next run this check again
+                record.parent.mkdir(parents=True, exist_ok=True)
+                record.touch()
         return None
 
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="passphrase") as pool:
