@@ -61,6 +61,8 @@ class EngineStack(auto.Stack):
 
     _operating: str | None = None
     """The operation running now (``update``, ``refresh``, ``destroy``), whose summary :meth:`info` gives."""
+    _preview_first = False
+    """The running `up` keeps the engine's own preview (see :meth:`up`)."""
 
     @classmethod
     def select(cls, stack_name: str, workspace: auto.Workspace) -> EngineStack:
@@ -69,8 +71,6 @@ class EngineStack(auto.Stack):
     @classmethod
     def create(cls, stack_name: str, workspace: auto.Workspace) -> EngineStack:
         return cls(stack_name, workspace, StackInitMode.CREATE)
-
-    _preview_first = False
 
     def up(self, *args: Any, preview_first: bool = False, **kwargs: Any) -> auto.UpResult:
         """``preview_first``: the engine previews (policy packs included) before it updates, and a failed
